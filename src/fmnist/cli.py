@@ -1,0 +1,136 @@
+"""The `fmnist` command line: a thin layer over the Python API, one command per stage.
+
+    $ fmnist data verify --data-dir ../shared/data/fashion-mnist
+    $ fmnist data info --json
+
+Errors the user can act on (fmnist.errors.FmnistError) print as one line on stderr
+and exit with status 1; usage errors exit with status 2 (click's convention).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from fmnist import __version__
+from fmnist.errors import FmnistError
+
+
+class Group(click.Group):
+    """A click group that turns FmnistError into a one-line error and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FmnistError as error:
+            raise click.ClickException(str(error)) from None
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder with the four idx files (default: $FMNIST_DATA_DIR, the cache, the Keras cache).",
+)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="fmnist")
+def main() -> None:
+    """fmnist: Fashion-MNIST image classification, end to end."""
+
+
+@main.group(cls=Group)
+def data() -> None:
+    """Fetch, verify and describe the data set."""
+
+
+@data.command("download")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to put the files (default: the per-user cache).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def data_download(data_dir: Path | None, quiet: bool) -> None:
+    """Download the four files from the official mirrors, each verified by its MD5."""
+    from fmnist.download import download
+
+    folder = download(data_dir, progress=not quiet)
+    click.echo(f"Fashion-MNIST is in {folder} (four files, MD5 verified)")
+
+
+def print_checks(folder: Path) -> bool:
+    from fmnist.download import verify_folder
+
+    checks = verify_folder(folder)
+    click.echo(f"Verifying {folder}")
+    for check in checks:
+        shown = check.path.name if check.path else check.name
+        verdict = "OK" if check.ok else f"BAD  {check.problem}"
+        click.echo(f"  {shown:<28} {check.md5 or '-':<32}  {verdict}")
+    return all(check.ok for check in checks)
+
+
+@data.command("verify")
+@data_dir_option
+def data_verify(data_dir: Path | None) -> None:
+    """Check the MD5 of each file against the published one."""
+    from fmnist.data import locate
+
+    _, folder = locate(data_dir)
+    if not print_checks(folder):
+        raise click.ClickException(f"{folder}: some files are not the published Fashion-MNIST")
+
+
+def print_summary(summary: dict) -> None:
+    click.echo(f"Source: {summary['source']}  ({summary['location']})")
+    splits = summary["splits"]
+    for split, info in splits.items():
+        click.echo(
+            f"{split:<5}  images {tuple(info['images_shape'])} {info['images_dtype']}  "
+            f"labels {tuple(info['labels_shape'])} {info['labels_dtype']}  "
+            f"pixel mean {info['pixel_mean']:.2f}  std {info['pixel_std']:.2f}"
+        )
+    click.echo(f"\n{'class':<12} {'train':>7} {'test':>7}")
+    for name, train_count in splits["train"]["class_counts"].items():
+        click.echo(f"{name:<12} {train_count:>7} {splits['test']['class_counts'][name]:>7}")
+
+
+@data.command("info")
+@data_dir_option
+@click.option(
+    "--source",
+    type=click.Choice(["auto", "folder", "download", "keras", "openml"]),
+    default="auto",
+    show_default=True,
+    help="Where to load the data from.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def data_info(data_dir: Path | None, source: str, as_json: bool) -> None:
+    """Shapes, dtypes, class counts per split, pixel mean and std."""
+    from fmnist.data import load_dataset, summarize
+
+    summary = summarize(load_dataset(source, data_dir, progress=not as_json))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary)
+
+
+@main.command("run")
+@data_dir_option
+def run(data_dir: Path | None) -> None:
+    """The whole workflow. For now: locate or fetch the data, verify it, summarise it."""
+    from fmnist.data import load_dataset, locate, summarize
+    from fmnist.download import download
+    from fmnist.errors import DataError
+
+    try:
+        _, folder = locate(data_dir)
+    except DataError:
+        folder = download()
+    if not print_checks(folder):
+        raise click.ClickException(f"{folder}: some files are not the published Fashion-MNIST")
+    print_summary(summarize(load_dataset("folder", folder)))

@@ -1,0 +1,101 @@
+"""Shared fixtures: tiny synthetic idx folders, the real data when present, loopback mirrors."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist import idx
+
+NAMES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def make_arrays(n_train: int = 60, n_test: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
+    """Balanced random labels and images whose brightness depends on the class."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        labels = rng.permutation(np.arange(n) % 10).astype(np.uint8)
+        images = rng.integers(0, 120, size=(n, 28, 28), dtype=np.uint8) + labels[:, None, None] * 13
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
+    return arrays
+
+
+def write_folder(folder: Path, arrays: dict[str, np.ndarray], gzipped: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, name in NAMES.items():
+        idx.write_idx(folder / (name if gzipped else name.removesuffix(".gz")), arrays[key])
+    return folder
+
+
+@pytest.fixture
+def arrays() -> dict[str, np.ndarray]:
+    return make_arrays()
+
+
+@pytest.fixture
+def synthetic_dir(tmp_path: Path, arrays) -> Path:
+    return write_folder(tmp_path / "synthetic", arrays)
+
+
+@pytest.fixture
+def trust_synthetic_md5(monkeypatch, synthetic_dir: Path) -> Path:
+    """Make the synthetic files count as the published ones, for cache and mirror logic."""
+    from fmnist import download
+
+    md5 = {name: download.md5_file(synthetic_dir / name) for name in NAMES.values()}
+    monkeypatch.setattr(download, "MD5", md5)
+    return synthetic_dir
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real data set, found through $FMNIST_DATA_DIR; the test skips without it."""
+    folder = os.environ.get("FMNIST_DATA_DIR")
+    if not folder or not Path(folder).is_dir():
+        pytest.skip("FMNIST_DATA_DIR is not set to the real Fashion-MNIST folder")
+    return Path(folder)
+
+
+@pytest.fixture
+def isolated_env(monkeypatch, tmp_path: Path) -> Path:
+    """No data dir, an empty cache and an empty Keras home: nothing found by accident."""
+    monkeypatch.delenv("FMNIST_DATA_DIR", raising=False)
+    monkeypatch.delenv("FMNIST_MIRRORS", raising=False)
+    monkeypatch.setenv("FMNIST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    return tmp_path
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def serve_folder():
+    """serve_folder(folder) -> base URL of an HTTP server on 127.0.0.1 serving `folder`."""
+    servers = []
+
+    def start(folder: Path) -> str:
+        handler = functools.partial(QuietHandler, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
