@@ -104,3 +104,87 @@ def test_real_data_verify_and_info(real_data_dir):
     info = json.loads(invoke("data", "info", "--json", "--data-dir", real_data_dir).output)
     assert info["splits"]["train"]["images_shape"] == [60000, 28, 28]
     assert set(info["splits"]["test"]["class_counts"].values()) == {1000}
+
+
+def test_models_lists_every_model_with_parameters():
+    from fmnist.models import list_models
+
+    result = invoke("models")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert [line.split()[0] for line in lines] == list_models()
+    assert "130,890" in next(line for line in lines if line.startswith("cnn "))
+
+
+@pytest.fixture
+def training_dir(tmp_path):
+    return write_folder(tmp_path / "training", make_arrays(200, 40))
+
+
+def test_train_command_writes_a_run_and_prints_its_folder(tmp_path, training_dir):
+    synthetic_dir = training_dir
+    result = invoke(
+        "train",
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--data-dir",
+        synthetic_dir,
+        "--runs-dir",
+        tmp_path / "runs",
+        "--name",
+        "t",
+    )
+    assert result.exit_code == 0, result.output
+    assert "mlp: test accuracy" in result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.endswith("-t") and f"Run folder: {run_dir}" in result.output
+    config = json.loads((run_dir / "config.json").read_text())["config"]
+    assert (config["epochs"], config["batch_size"], config["data_dir"]) == (
+        1,
+        16,
+        str(synthetic_dir),
+    )
+
+
+def test_train_config_file_and_flag_override(tmp_path, training_dir):
+    synthetic_dir = training_dir
+    path = tmp_path / "c.yaml"
+    path.write_text("model: mlp\nepochs: 3\nbatch_size: 16\n")
+    result = invoke(
+        "train",
+        "--config",
+        path,
+        "--epochs",
+        "1",
+        "--data-dir",
+        synthetic_dir,
+        "--runs-dir",
+        tmp_path / "runs",
+    )
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "vit"], "unknown model 'vit'; known models: mlp"),
+        (["--resume", "/nonexistent"], "not a run folder (no config.json)"),
+    ],
+)
+def test_train_errors_are_one_line(args, message):
+    result = invoke("train", *args)
+    assert result.exit_code == 1 and message in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_bad_config_key_exits_1(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("epoch = 3\n")
+    result = invoke("train", "--config", path)
+    assert result.exit_code == 1 and "unknown config key 'epoch'" in result.output

@@ -1,6 +1,8 @@
 """The data layer: folders, integrity, source order, splits, OpenML rows, and Keras' loader."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +128,12 @@ def test_split_is_stratified_seeded_and_disjoint():
     assert not np.array_equal(val_x, val_x3)
 
 
+def test_split_too_small_for_stratification_is_explained():
+    labels = np.arange(60, dtype=np.uint8) % 10
+    with pytest.raises(DataError, match="leaves 6 for validation; a stratified split needs"):
+        split_train_val(np.zeros((60, 28, 28)), labels, 0.1)
+
+
 def test_split_rejects_bad_fraction():
     with pytest.raises(DataError, match="val_fraction"):
         split_train_val(np.zeros((10, 28, 28)), np.zeros(10), 1.0)
@@ -188,25 +196,33 @@ def test_summary_counts(synthetic_dir, isolated_env):
     assert list(train["class_counts"]) == list(CLASS_NAMES)
 
 
+KERAS_REFERENCE = """
+import sys, numpy as np
+from keras.datasets import fashion_mnist
+(x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+np.savez(sys.argv[1], x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+"""
+
+
 @pytest.mark.slow
 def test_real_data_equals_keras_loader(real_data_dir, tmp_path, monkeypatch):
-    """Reference: keras.datasets.fashion_mnist reads the same files through KERAS_HOME."""
+    """Reference: keras.datasets.fashion_mnist reads the same files through KERAS_HOME.
+    In a fresh process, because Keras reads KERAS_HOME once, when it is imported."""
     keras_dir = tmp_path / "keras-home" / "datasets" / "fashion-mnist"
     keras_dir.mkdir(parents=True)
     for name in NAMES.values():
         (keras_dir / name).symlink_to((real_data_dir / name).resolve())
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
-    from keras.datasets import fashion_mnist
-
-    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras-home"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = tmp_path / "keras.npz"
+    subprocess.run([sys.executable, "-c", KERAS_REFERENCE, str(out)], env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    theirs = np.load(out)
     ours = load_dataset("folder", real_data_dir)
-    for mine, theirs in zip(
-        (ours.train_images, ours.train_labels, ours.test_images, ours.test_labels),
-        (x_train, y_train, x_test, y_test),
-        strict=True,
-    ):
-        assert mine.dtype == theirs.dtype and mine.shape == theirs.shape
-        np.testing.assert_array_equal(mine, theirs)
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        mine = getattr(ours, {"x": "{}_images", "y": "{}_labels"}[key[0]].format(key[2:]))
+        assert mine.dtype == theirs[key].dtype and mine.shape == theirs[key].shape
+        np.testing.assert_array_equal(mine, theirs[key])
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     assert load_dataset("keras").source == "keras"
 
 

@@ -25,7 +25,8 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except FmnistError as error:
-            raise click.ClickException(str(error)) from None
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(error.exit_code)
 
 
 data_dir_option = click.option(
@@ -117,6 +118,70 @@ def data_info(data_dir: Path | None, source: str, as_json: bool) -> None:
         click.echo(json.dumps(summary, indent=2))
     else:
         print_summary(summary)
+
+
+@main.command("models")
+def models_command() -> None:
+    """List the registered models with parameter counts and a one-line description."""
+    from fmnist.models import describe_models
+
+    for row in describe_models():
+        click.echo(f"{row['name']:<12} {row['params']:>9,}  {row['description']}")
+
+
+@main.command("train")
+@click.option("--model", help="A model from `fmnist models` (default: the config's, else cnn).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Maximum number of epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Images per step.")
+@click.option(
+    "--lr", "learning_rate", type=float, help="Learning rate (the peak, with a schedule)."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML, YAML or JSON file of TrainConfig keys; flags override it.",
+)
+@click.option("--runs-dir", type=click.Path(file_okay=False), help="Parent of run folders.")
+@click.option("--name", help="Run folder suffix (default: the model name).")
+@click.option("--seed", type=int, help="Seeds everything: split, shuffling, augmentation, weights.")
+@click.option(
+    "--validate-on-test",
+    is_flag=True,
+    default=None,
+    help="Validate on the test set, as some tutorials do (model selection sees it).",
+)
+@click.option("--tensorboard", is_flag=True, default=None, help="Write TensorBoard logs too.")
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Continue an interrupted run folder from its last finished epoch.",
+)
+@data_dir_option
+def train_command(config_file, resume_dir, data_dir, **flags) -> None:
+    """Train a model and write a run folder (config, history, model, metrics, curves)."""
+    from fmnist.config import resolve_config
+    from fmnist.train import resume, train
+
+    if resume_dir:
+        run_dir = resume(resume_dir)
+    else:
+        config = resolve_config(config_file, data_dir=str(data_dir) if data_dir else None, **flags)
+        run_dir = train(config)
+    print_run_summary(run_dir)
+
+
+def print_run_summary(run_dir: Path) -> None:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    val = f"{metrics['val_accuracy']:.4f}" if "val_accuracy" in metrics else "-"
+    click.echo(
+        f"\n{metrics['model']}: test accuracy {metrics['test_accuracy']:.4f}  "
+        f"(validation {val}, best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, "
+        f"stopped by {metrics['stopped_by']}, {metrics['wall_time_s']:.0f}s, "
+        f"{metrics['train_images_per_s']:.0f} images/s)"
+    )
+    click.echo(f"Run folder: {run_dir}")
 
 
 @main.command("run")

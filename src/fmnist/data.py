@@ -215,6 +215,12 @@ def split_train_val(
         raise DataError(f"val_fraction: {val_fraction} is not in [0, 1)")
     if val_fraction == 0:
         return (images, labels), (images[:0], labels[:0])
+    classes, n_val = len(np.unique(labels)), int(np.ceil(val_fraction * len(labels)))
+    if n_val < classes or len(labels) - n_val < classes:
+        raise DataError(
+            f"val_fraction: {val_fraction} of {len(labels)} images leaves {n_val} for validation; "
+            f"a stratified split needs at least one image per class ({classes}) on each side"
+        )
     from sklearn.model_selection import train_test_split
 
     train_x, val_x, train_y, val_y = train_test_split(

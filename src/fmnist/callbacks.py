@@ -1,0 +1,158 @@
+"""The Keras callbacks of a training run: stops, checkpoints, progress, resume state.
+
+Every piece of state a resumed run needs is either in the run folder or can be
+recomputed from its history, so a run killed at any moment resumes from its last
+finished epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import keras
+
+from fmnist.artifacts import save_model
+
+
+def write_json(path: Path, value) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
+def write_history(path: Path, history: dict[str, list[float]]) -> None:
+    """history.csv, one row per epoch, atomically."""
+    keys = list(history)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["epoch", *keys])
+        for epoch, row in enumerate(zip(*(history[k] for k in keys), strict=True), start=1):
+            writer.writerow([epoch, *(f"{v:.6g}" for v in row)])
+    os.replace(temporary, path)
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+    return {k: [float(row[k]) for row in rows] for k in keys}
+
+
+def gap_exceeded(logs: dict, threshold: float) -> bool:
+    """The overfitting-gap condition: validation accuracy trails training accuracy by more
+    than `threshold` (a fraction: 0.01 is one percentage point). Off when threshold <= 0."""
+    if threshold <= 0 or "val_accuracy" not in logs or "accuracy" not in logs:
+        return False
+    return logs["accuracy"] - logs["val_accuracy"] > threshold
+
+
+class GapStop(keras.callbacks.Callback):
+    """End training once the model fits its training data clearly better than unseen data."""
+
+    def __init__(self, threshold: float):
+        super().__init__()
+        self.threshold = threshold
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if gap_exceeded(logs or {}, self.threshold):
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping on val_accuracy, its counters seeded from an earlier history."""
+
+    def __init__(self, patience: int, history: dict[str, list[float]]):
+        super().__init__(monitor="val_accuracy", mode="max", patience=patience,
+                         restore_best_weights=True)  # fmt: skip
+        self.history = history
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        past = self.history.get("val_accuracy", [])
+        if past:
+            self.best_epoch = max(range(len(past)), key=past.__getitem__)
+            self.best = past[self.best_epoch]
+            self.wait = len(past) - 1 - self.best_epoch
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """At each epoch's end: the best model, the resume checkpoint, history and state.
+
+    Order matters for a kill at any instant: the new checkpoint file is written first,
+    then history.csv, then state.json (which names the checkpoint and the epoch count),
+    and only then is the previous checkpoint deleted.
+    """
+
+    def __init__(self, run_dir: Path, history: dict, state: dict, class_names, monitor: bool):
+        super().__init__()
+        self.run_dir, self.history, self.state = run_dir, history, state
+        self.class_names, self.monitor = class_names, monitor
+        self.epoch_started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        logs["learning_rate"] = float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        )
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        earlier = self.history.get("val_accuracy", [])[:-1]
+        if not self.monitor or not earlier or logs["val_accuracy"] > max(earlier):
+            save_model(self.model, self.run_dir / "model.keras", self.class_names)
+        checkpoint = self.run_dir / "checkpoints" / f"epoch-{epoch + 1:04d}.keras"
+        save_model(self.model, checkpoint, self.class_names)
+        write_history(self.run_dir / "history.csv", self.history)
+        previous = self.state.get("checkpoint")
+        self.state.update(
+            epochs_done=epoch + 1, checkpoint=str(checkpoint.relative_to(self.run_dir)),
+            train_seconds=self.state.get("train_seconds", 0.0)
+            + time.perf_counter() - self.epoch_started,
+        )  # fmt: skip
+        write_json(self.run_dir / "state.json", self.state)
+        if previous and previous != self.state["checkpoint"]:
+            (self.run_dir / previous).unlink(missing_ok=True)
+
+
+class EpochSync(keras.callbacks.Callback):
+    """Tell the batch source which epoch starts, so shuffling and augmentation depend on
+    (seed, epoch) alone and a resumed run draws what the uninterrupted run would have."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One concise line per epoch, for logs that are not a terminal (CI)."""
+
+    def __init__(self, epochs: int, echo=print):
+        super().__init__()
+        self.epochs, self.echo, self.started = epochs, echo, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        parts = [f"epoch {epoch + 1}/{self.epochs}"]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if key in logs:
+                parts.append(f"{key} {logs[key]:.4f}")
+        parts.append(f"{time.perf_counter() - self.started:.1f}s")
+        self.echo("  ".join(parts), flush=True)

@@ -1,0 +1,229 @@
+"""The model zoo: a registry of builders, each with the training recipe it is meant for.
+
+    >>> model = create_model("cnn")
+    >>> model.predict(raw_pixels_uint8[..., None]).shape      # (N, 28, 28, 1) -> (N, 10)
+
+Input convention: every model takes **raw grayscale pixels, 0-255**, shaped
+(N, 28, 28, 1) (float or uint8); scaling is the model's first layer, so a saved,
+reloaded or served model needs no preprocessing of its own. Keras also accepts
+(N, 28, 28) on a model's first call, but not a mix of both shapes afterwards
+(`predict` re-traces), so fmnist's own entry points (`as_model_input`, the
+Predictor, evaluation, the service) always add the channel axis. The output is the
+ten class probabilities (softmax), in the order of `fmnist.data.CLASS_NAMES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fmnist.errors import FmnistError
+
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+# Training-set pixel statistics on the 0-255 scale (fmnist.data.PIXEL_MEAN / PIXEL_STD).
+MEAN_255, STD_255 = 72.94, 90.02
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    build: Callable
+    description: str
+    recipe: dict = field(default_factory=dict)  # TrainConfig fields this model trains best with
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(description: str, **recipe) -> Callable:
+    """Decorator: register `build(**overrides) -> keras.Model` under its function name."""
+
+    def wrap(build: Callable) -> Callable:
+        _REGISTRY[build.__name__] = ModelSpec(build.__name__, build, description, recipe)
+        return build
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in _REGISTRY:
+        raise FmnistError(f"unknown model {name!r}; known models: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, **overrides):
+    """A fresh, uncompiled model; `overrides` go to its builder (width, dropout, ...)."""
+    spec = get_spec(name)
+    try:
+        return spec.build(**overrides)
+    except TypeError as error:
+        raise FmnistError(f"model {name!r}: bad override ({error})") from None
+
+
+def as_model_input(images: np.ndarray) -> np.ndarray:
+    """Raw pixels (N, 28, 28), (N, 28, 28, 1), (28, 28) or (28, 28, 1) -> float32 (N, 28, 28, 1)."""
+    images = np.asarray(images, dtype=np.float32)
+    shape = images.shape
+    if images.ndim in (2, 3) and shape[-2:] == INPUT_SHAPE[:2]:
+        images = images[..., np.newaxis]
+    if images.shape == INPUT_SHAPE:
+        images = images[np.newaxis]
+    if images.shape[1:] != INPUT_SHAPE:
+        raise FmnistError(f"images shaped {shape}; expected (N, 28, 28) or (N, 28, 28, 1)")
+    return images
+
+
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 512, tta: bool = False):
+    """Class probabilities (N, 10); `tta` averages with the horizontally flipped images."""
+    x = as_model_input(images)
+    probabilities = model.predict(x, batch_size=batch_size, verbose=0)
+    if tta:
+        probabilities = (
+            probabilities + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)
+        ) / 2
+    return probabilities
+
+
+def _inputs(standardize: bool = False):
+    """The raw-pixel input and its scaling layer: /255, or to zero mean and unit variance."""
+    import keras
+    from keras import layers
+
+    pixels = keras.Input(shape=INPUT_SHAPE, name="pixels")
+    if standardize:
+        scaled = layers.Rescaling(1 / STD_255, offset=-MEAN_255 / STD_255, name="standardize")
+    else:
+        scaled = layers.Rescaling(1 / 255, name="scale")
+    return pixels, scaled(pixels)
+
+
+def _finish(pixels, x, name: str):
+    """Add the softmax classifier and wrap the graph as a named model."""
+    import keras
+    from keras import layers
+
+    probabilities = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(pixels, probabilities, name=name)
+
+
+@register_model("Flatten, Dense 128 relu, Dense 10: the first tutorial model", epochs=10)
+def mlp(units: int = 128):
+    from keras import layers
+
+    pixels, x = _inputs()
+    x = layers.Dense(units, activation="relu")(layers.Flatten()(x))
+    return _finish(pixels, x, "mlp")
+
+
+@register_model("Flatten, Dense 128, Dense 64, Dense 10: the two-hidden-layer MLP", epochs=10)
+def mlp2(units: tuple = (128, 64)):
+    from keras import layers
+
+    pixels, x = _inputs()
+    x = layers.Flatten()(x)
+    for width in units:
+        x = layers.Dense(width, activation="relu")(x)
+    return _finish(pixels, x, "mlp2")
+
+
+def _tutorial_cnn(name: str, dropout: float):
+    from keras import layers
+
+    pixels, x = _inputs()
+    for filters, pool in ((32, True), (64, True), (64, False)):
+        x = layers.Conv2D(filters, 3, activation="relu")(x)
+        if pool:
+            x = layers.MaxPooling2D()(x)
+            x = layers.Dropout(dropout)(x) if dropout else x
+    x = layers.Dense(128, activation="relu")(layers.Flatten()(x))
+    x = layers.Dropout(2 * dropout)(x) if dropout else x
+    return _finish(pixels, x, name)
+
+
+@register_model("Conv 32, pool, Conv 64, pool, Conv 64, Dense 128: the tutorial CNN", epochs=10)
+def cnn():
+    return _tutorial_cnn("cnn", dropout=0.0)
+
+
+@register_model(
+    "the tutorial CNN with Dropout 0.25 after each pool and 0.5 before the classifier",
+    epochs=15,
+)
+def cnn_dropout(dropout: float = 0.25):
+    return _tutorial_cnn("cnn_dropout", dropout=dropout)
+
+
+def _conv_bn(x, filters: int):
+    from keras import layers
+
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    return layers.ReLU()(layers.BatchNormalization()(x))
+
+
+# The default recipe: what `fmnist run` trains. The wide layers run after pooling (14x14,
+# 7x7), which keeps it near 8 M multiply-adds per image: minutes, not hours, on 2 CPU cores.
+@register_model(
+    "CNN with batch norm (32, 64, 128 filters), shift+flip augmentation, one-cycle LR",
+    epochs=15, batch_size=128, learning_rate=3e-3, schedule="onecycle",
+    label_smoothing=0.1, shift=2, flip=True, patience=0,
+)  # fmt: skip
+def cnn_bn(width: int = 32, dropout: float = 0.3):
+    from keras import layers
+
+    pixels, x = _inputs(standardize=True)
+    for filters in (width, 2 * width, 4 * width):
+        x = layers.MaxPooling2D()(_conv_bn(x, filters))
+    x = layers.Dropout(dropout)(layers.Flatten()(x))
+    return _finish(pixels, x, "cnn_bn")
+
+
+def _residual(x, filters: int, stride: int):
+    from keras import layers
+
+    shortcut = x
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+    y = layers.ReLU()(layers.BatchNormalization()(y))
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+    y = layers.BatchNormalization()(y)
+    if stride != 1 or shortcut.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(shortcut)
+        shortcut = layers.BatchNormalization()(shortcut)
+    return layers.ReLU()(layers.Add()([y, shortcut]))
+
+
+# The strongest CPU recipe: a small ResNet (stem at 28x28, residual stages at 14x14 and
+# 7x7) with shift, flip and random erasing, label smoothing, one-cycle AdamW, flip TTA.
+@register_model(
+    "ResNet (32-filter stem, residual stages of 64 and 128), shift+flip+erasing, flip TTA",
+    epochs=25, batch_size=128, learning_rate=3e-3, optimizer="adamw", weight_decay=5e-4,
+    schedule="onecycle", label_smoothing=0.1, shift=2, flip=True, erasing=0.5, tta=True,
+    patience=0, gap_threshold=0.0,
+)  # fmt: skip
+def resnet(width: int = 32, dropout: float = 0.2):
+    from keras import layers
+
+    pixels, x = _inputs(standardize=True)
+    x = layers.MaxPooling2D()(_conv_bn(x, width))
+    x = _residual(x, 2 * width, stride=1)
+    x = _residual(x, 4 * width, stride=2)
+    x = layers.Dropout(dropout)(layers.GlobalAveragePooling2D()(x))
+    return _finish(pixels, x, "resnet")
+
+
+def describe_models() -> list[dict]:
+    """Name, parameter count and description of every registered model."""
+    return [
+        {
+            "name": s.name,
+            "params": create_model(s.name).count_params(),
+            "description": s.description,
+        }
+        for s in _REGISTRY.values()
+    ]

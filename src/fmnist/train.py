@@ -1,0 +1,301 @@
+"""Training runs: `train(config)` makes a run folder that explains itself.
+
+    >>> run_dir = train(resolve_config(model="cnn", epochs=2))
+    >>> run_dir = resume("runs/20261122-101500-cnn")      # after Ctrl-C or a kill
+
+A run folder holds config.json (the resolved config and the versions used),
+history.csv, model.keras (the best weights on validation), metrics.json,
+plots/training_curves.png, and, while it runs, state.json and the last epoch's
+checkpoint, from which `resume` continues.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from fmnist import __version__, callbacks
+from fmnist.artifacts import load_model
+from fmnist.augment import augment
+from fmnist.config import TrainConfig, config_to_dict, make_config
+from fmnist.data import Dataset, load_dataset, split_train_val
+from fmnist.errors import FmnistError
+from fmnist.models import create_model, predict_probabilities
+from fmnist.plots import save_figure, training_curves
+
+
+class TrainingInterrupted(FmnistError):
+    exit_code = 130  # the shell's code for Ctrl-C
+
+
+@dataclass(frozen=True)
+class Splits:
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
+class TrainingBatches(keras.utils.PyDataset):
+    """Shuffled, augmented batches; the draw depends on (seed, epoch, batch) alone."""
+
+    def __init__(self, images, targets, config: TrainConfig):
+        super().__init__()
+        self.images, self.targets, self.config = images, targets, config
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.images))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.images) / self.config.batch_size)
+
+    def __getitem__(self, index: int):
+        size = self.config.batch_size
+        rows = self.order[index * size : (index + 1) * size]
+        rng = np.random.default_rng([self.config.seed, self.epoch, index])
+        c = self.config
+        images = augment(self.images[rows], rng, shift=c.shift, flip=c.flip, erasing=c.erasing)
+        return images[..., np.newaxis].astype(np.float32), self.targets[rows]
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and TensorFlow seeds, and deterministic TensorFlow kernels."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def make_splits(dataset: Dataset, config: TrainConfig) -> Splits:
+    test = (dataset.test_images, dataset.test_labels)
+    if config.validate_on_test:
+        print(
+            "warning: validating on the test set: model selection sees it, so the test "
+            "accuracy is optimistic",
+            file=sys.stderr,
+        )
+        return Splits(dataset.train_images, dataset.train_labels, *test, *test)
+    (train_x, train_y), (val_x, val_y) = split_train_val(
+        dataset.train_images, dataset.train_labels, config.val_fraction, config.seed
+    )
+    return Splits(train_x, train_y, val_x, val_y, *test)
+
+
+def targets(labels: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """Integer labels, or one-hot ones for the categorical loss and label smoothing."""
+    if config.loss == "categorical" or config.label_smoothing > 0:
+        return keras.utils.to_categorical(labels, 10).astype(np.float32)
+    return labels.astype(np.int32)
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int):
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "constant":
+        return config.learning_rate
+    warmup = int(
+        0.3 * total if config.schedule == "onecycle" else config.warmup_epochs * steps_per_epoch
+    )
+    warmup = min(warmup, total - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 25,
+        decay_steps=max(total - warmup, 1),
+        alpha=1e-3,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
+
+
+def compile_model(config: TrainConfig, steps_per_epoch: int):
+    model = create_model(config.model, **config.model_args)
+    rate = learning_rate(config, steps_per_epoch)
+    optimizer = {
+        "adam": lambda: keras.optimizers.Adam(rate),
+        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=config.weight_decay),
+        "sgd": lambda: keras.optimizers.SGD(
+            rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None
+        ),
+    }[config.optimizer]()
+    if config.loss == "categorical" or config.label_smoothing > 0:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
+    return model
+
+
+def versions() -> dict:
+    import tensorflow as tf
+
+    return {
+        "fmnist": __version__,
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def create_run_dir(config: TrainConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(config.runs_dir) / f"{stamp}-{config.name or config.model}"
+    run_dir, n = base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = base.with_name(f"{base.name}-{n}")
+    (run_dir / "plots").mkdir(parents=True)
+    return run_dir
+
+
+def train(config: TrainConfig, dataset: Dataset | None = None, extra_callbacks=()) -> Path:
+    """Train a fresh run of `config`; returns its run folder."""
+    run_dir = create_run_dir(config)
+    callbacks.write_json(
+        run_dir / "config.json",
+        {
+            "config": config_to_dict(config),
+            "versions": versions(),
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "command": sys.argv,
+        },
+    )
+    state = {"status": "running", "epochs_done": 0}
+    callbacks.write_json(run_dir / "state.json", state)
+    return fit(run_dir, config, dataset, state, {}, None, extra_callbacks)
+
+
+def resume(run_dir: Path | str, dataset: Dataset | None = None, extra_callbacks=()) -> Path:
+    """Continue an interrupted run from its last finished epoch."""
+    run_dir = Path(run_dir)
+    for name in ("config.json", "state.json"):
+        if not (run_dir / name).is_file():
+            raise FmnistError(f"{run_dir}: not a run folder (no {name})")
+    config = make_config(read_json(run_dir / "config.json")["config"])
+    state = read_json(run_dir / "state.json")
+    if state.get("status") == "finished":
+        raise FmnistError(f"{run_dir}: this run finished; nothing to resume")
+    history = {
+        k: v[: state["epochs_done"]]
+        for k, v in callbacks.read_history(run_dir / "history.csv").items()
+    }
+    model = (
+        load_model(run_dir / state["checkpoint"], compile=True) if state["epochs_done"] else None
+    )
+    state["status"] = "running"
+    return fit(run_dir, config, dataset, state, history, model, extra_callbacks)
+
+
+def read_json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
+
+
+def fit(run_dir, config, dataset, state, history, model, extra_callbacks) -> Path:
+    seed_everything(config.seed)
+    dataset = dataset or load_dataset(data_dir=config.data_dir)
+    splits = make_splits(dataset, config)
+    batches = TrainingBatches(splits.train_x, targets(splits.train_y, config), config)
+    model = model or compile_model(config, len(batches))
+    has_val = len(splits.val_y) > 0
+    stops = [callbacks.GapStop(config.gap_threshold)]
+    if config.patience and has_val:
+        stops.append(callbacks.ResumableEarlyStopping(config.patience, history))
+    chain = [
+        callbacks.EpochSync(batches),
+        *stops,
+        callbacks.RunRecorder(run_dir, history, state, dataset.class_names, has_val),
+    ]
+    if config.tensorboard:
+        chain.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+    interactive = sys.stdout.isatty()
+    chain += [] if interactive else [callbacks.EpochLine(config.epochs)]
+    validation = (splits.val_x[..., None].astype(np.float32), targets(splits.val_y, config))
+    try:
+        model.fit(
+            batches,
+            validation_data=validation if has_val else None,
+            epochs=config.epochs,
+            shuffle=False,  # batches are shuffled by (seed, epoch); Keras' own shuffle of
+            # their order draws from Python's global random state, which a resume can't restore
+            initial_epoch=state["epochs_done"],
+            callbacks=[*chain, *extra_callbacks],
+            verbose=1 if interactive else 0,
+        )
+    except KeyboardInterrupt:
+        state["status"] = "interrupted"
+        callbacks.write_json(run_dir / "state.json", state)
+        raise TrainingInterrupted(
+            f"interrupted after {state['epochs_done']} finished epochs; resume with: "
+            f"fmnist train --resume {run_dir}"
+        ) from None
+    state["stopped_by"] = stop_reason(stops)
+    finish(run_dir, config, splits, history, state)
+    return run_dir
+
+
+def stop_reason(stops: list) -> str:
+    """Which callback ended training: the gap stop, early stopping, or neither."""
+    if stops[0].stopped_epoch is not None:
+        return "overfitting_gap"
+    if len(stops) > 1 and stops[1].stopped_epoch:  # Keras: 0 means it did not stop
+        return "early_stopping"
+    return "epochs"
+
+
+def measure(model, images, labels, tta: bool) -> dict:
+    """Loss (negative log-likelihood, no smoothing) and accuracy of a trained model."""
+    probabilities = predict_probabilities(model, images, tta=tta)
+    picked = probabilities[np.arange(len(labels)), labels]
+    return {
+        "loss": float(np.mean(-np.log(np.clip(picked, 1e-7, 1)))),
+        "accuracy": float(np.mean(probabilities.argmax(1) == labels)),
+    }
+
+
+def finish(run_dir: Path, config: TrainConfig, splits: Splits, history: dict, state: dict):
+    """Evaluate the best model, write metrics.json and the curves, mark the run finished."""
+    model = load_model(run_dir / "model.keras")
+    metrics = {"model": config.model, "params": model.count_params(), "tta": config.tta}
+    for split in ("val", "test"):
+        x, y = getattr(splits, f"{split}_x"), getattr(splits, f"{split}_y")
+        if len(y):
+            result = measure(model, x, y, config.tta)
+            metrics.update(
+                {f"{split}_loss": result["loss"], f"{split}_accuracy": result["accuracy"]}
+            )
+    val_acc = history.get("val_accuracy", [])
+    seconds, epochs = state.get("train_seconds", 0.0), state["epochs_done"]
+    metrics.update(
+        epochs_run=state["epochs_done"],
+        stopped_by=state["stopped_by"],
+        best_epoch=1 + int(np.argmax(val_acc)) if val_acc else state["epochs_done"],
+        wall_time_s=round(seconds, 2),
+        train_images_per_s=round(len(splits.train_y) * epochs / max(seconds, 1e-9), 1),
+        validated_on="test" if config.validate_on_test else "validation split",
+    )
+    callbacks.write_json(run_dir / "metrics.json", metrics)
+    save_figure(
+        training_curves(history, f"{config.model}: {run_dir.name}"),
+        run_dir / "plots" / "training_curves.png",
+    )
+    state.update(status="finished")
+    if state.get("checkpoint"):
+        (run_dir / state.pop("checkpoint")).unlink(missing_ok=True)
+    if (run_dir / "checkpoints").is_dir() and not any((run_dir / "checkpoints").iterdir()):
+        (run_dir / "checkpoints").rmdir()
+    callbacks.write_json(run_dir / "state.json", state)
+    return metrics

@@ -1,0 +1,67 @@
+"""Config as data: recipe, file and flag precedence; unknown keys and wrong types refused."""
+
+import pytest
+
+from fmnist.config import ConfigError, TrainConfig, load_config_file, make_config, resolve_config
+
+
+def test_defaults_then_recipe_then_file_then_flags(tmp_path):
+    assert resolve_config().model == "cnn" and resolve_config().epochs == 10
+    recipe = resolve_config(model="cnn_bn")
+    assert (recipe.batch_size, recipe.schedule, recipe.flip) == (128, "onecycle", True)
+    path = tmp_path / "c.toml"
+    path.write_text('model = "cnn_bn"\nepochs = 3\nlearning_rate = 0.01\n')
+    from_file = resolve_config(path)
+    assert (from_file.model, from_file.epochs, from_file.batch_size) == ("cnn_bn", 3, 128)
+    flagged = resolve_config(path, epochs=5, learning_rate=None)
+    assert (flagged.epochs, flagged.learning_rate) == (5, 0.01)
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [("c.yaml", "epochs: 4\nflip: true\n"), ("c.json", '{"epochs": 4, "flip": true}'),
+     ("c.toml", "epochs = 4\nflip = true\n")],
+)  # fmt: skip
+def test_file_formats(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    assert load_config_file(path) == {"epochs": 4, "flip": True}
+
+
+def test_unknown_key_is_refused():
+    with pytest.raises(ConfigError, match="unknown config key 'epoch'; known keys: model"):
+        make_config({"epoch": 3})
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [({"epochs": "3"}, "epochs: expected"), ({"flip": 1}, "flip: expected"),
+     ({"batch_size": 0}, "batch_size: must be at least 1"),
+     ({"optimizer": "rmsprop"}, "optimizer: 'rmsprop' is not one of adam, adamw, sgd"),
+     ({"val_fraction": 1.5}, "val_fraction"), ({"epochs": True}, "epochs: expected")],
+)  # fmt: skip
+def test_wrong_values_are_refused(values, message):
+    with pytest.raises(ConfigError, match=message):
+        make_config(values)
+
+
+def test_int_is_accepted_where_float_is_expected():
+    assert make_config({"learning_rate": 1}).learning_rate == 1.0
+    assert isinstance(make_config({"learning_rate": 1}).learning_rate, float)
+
+
+def test_broken_files(tmp_path):
+    bad = tmp_path / "c.toml"
+    bad.write_text("epochs = = 3")
+    with pytest.raises(ConfigError, match=r"c.toml: not valid TOML"):
+        load_config_file(bad)
+    (tmp_path / "c.ini").write_text("[train]\nepochs = 3\n")
+    with pytest.raises(ConfigError, match="unknown config format"):
+        load_config_file(tmp_path / "c.ini")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config_file(tmp_path / "missing.toml")
+
+
+def test_config_is_frozen():
+    with pytest.raises(AttributeError):
+        TrainConfig().epochs = 3
