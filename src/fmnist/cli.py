@@ -120,6 +120,28 @@ def data_info(data_dir: Path | None, source: str, as_json: bool) -> None:
         print_summary(summary)
 
 
+@main.command("explore")
+@data_dir_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="explore",
+    show_default=True,
+    help="Folder for stats.json and the figures.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random samples.")
+@click.option("--tsne", is_flag=True, help="t-SNE instead of PCA for the 2-D embedding (slower).")
+def explore_command(data_dir: Path | None, out: Path, seed: int, tsne: bool) -> None:
+    """Statistics and figures of the data set: samples, balance, means, pixels, embedding."""
+    from fmnist.data import load_dataset
+    from fmnist.explore import format_statistics, write_exploration
+
+    data = load_dataset(data_dir=data_dir)
+    paths = write_exploration(data, out, seed=seed, method="tsne" if tsne else "pca")
+    click.echo(format_statistics(json.loads(paths[0].read_text())))
+    click.echo(f"\nWrote {len(paths)} files to {out}: {', '.join(p.name for p in paths)}")
+
+
 @main.command("models")
 def models_command() -> None:
     """List the registered models with parameter counts and a one-line description."""
