@@ -188,3 +188,58 @@ def test_bad_config_key_exits_1(tmp_path):
     path.write_text("epoch = 3\n")
     result = invoke("train", "--config", path)
     assert result.exit_code == 1 and "unknown config key 'epoch'" in result.output
+
+
+@pytest.fixture
+def tiny_run(tmp_path, training_dir):
+    result = invoke("train", "--model", "mlp", "--epochs", "1", "--data-dir", training_dir,
+                    "--runs-dir", tmp_path / "runs")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    return run_dir
+
+
+def test_evaluate_a_run_folder_json(tiny_run, training_dir):
+    result = invoke("evaluate", tiny_run, "--json", "--split", "val")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert metrics["images"] == 20  # 10% of 200, the run's own validation split
+    saved = json.loads((tiny_run / "metrics.json").read_text())
+    assert "test_accuracy" in saved and saved["evaluation"]["val"]["images"] == 20
+    assert (tiny_run / "plots" / "confusion_matrix_val.png").is_file()
+
+
+def test_evaluate_a_model_file_writes_beside_it(tiny_run, training_dir, tmp_path):
+    model = tiny_run / "model.keras"
+    result = invoke("evaluate", model, "--data-dir", training_dir, "--tta")
+    assert result.exit_code == 0, result.output
+    assert "Most confused" in result.output
+    assert (tiny_run / "model-evaluation" / "metrics.json").is_file()
+
+
+def test_convert_verify_and_pickle_refusal(tiny_run, training_dir, tmp_path):
+    pkl = tmp_path / "m.pkl"
+    assert invoke("convert", tiny_run / "model.keras", pkl).exit_code == 0
+    refused = invoke("verify", pkl, "--data-dir", training_dir)
+    assert refused.exit_code == 1 and "refusing to load a pickle" in refused.output
+    assert refused.output.count("\n") == 1
+    trusted = invoke("verify", pkl, "--trust-pickle", "--json", "--data-dir", training_dir)
+    assert trusted.exit_code == 0 and json.loads(trusted.output)["label_agreement"] == 1.0
+    both = invoke("verify", tiny_run / "model.keras", pkl, "--trust-pickle", "--data-dir",
+                  training_dir)  # fmt: skip
+    assert both.exit_code == 0 and "100.00% of 40 labels agree" in both.output
+
+
+def test_truncated_model_is_one_line_exit_1(tiny_run, tmp_path):
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes((tiny_run / "model.keras").read_bytes()[:500])
+    result = invoke("predict", "--model", broken, "--index", "0")
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "broken.keras: not a .keras file" in result.output
+
+
+def test_export_command(tiny_run, tmp_path):
+    result = invoke("export", tiny_run / "model.keras", "--format", "onnx", "--out",
+                    tmp_path / "m.onnx")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m.onnx").stat().st_size > 1000

@@ -19,9 +19,12 @@ def test_defaults_then_recipe_then_file_then_flags(tmp_path):
 
 @pytest.mark.parametrize(
     "name, text",
-    [("c.yaml", "epochs: 4\nflip: true\n"), ("c.json", '{"epochs": 4, "flip": true}'),
-     ("c.toml", "epochs = 4\nflip = true\n")],
-)  # fmt: skip
+    [
+        ("c.yaml", "epochs: 4\nflip: true\n"),
+        ("c.json", '{"epochs": 4, "flip": true}'),
+        ("c.toml", "epochs = 4\nflip = true\n"),
+    ],
+)
 def test_file_formats(tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text)
@@ -35,11 +38,15 @@ def test_unknown_key_is_refused():
 
 @pytest.mark.parametrize(
     "values, message",
-    [({"epochs": "3"}, "epochs: expected"), ({"flip": 1}, "flip: expected"),
-     ({"batch_size": 0}, "batch_size: must be at least 1"),
-     ({"optimizer": "rmsprop"}, "optimizer: 'rmsprop' is not one of adam, adamw, sgd"),
-     ({"val_fraction": 1.5}, "val_fraction"), ({"epochs": True}, "epochs: expected")],
-)  # fmt: skip
+    [
+        ({"epochs": "3"}, "epochs: expected"),
+        ({"flip": 1}, "flip: expected"),
+        ({"batch_size": 0}, "batch_size: must be at least 1"),
+        ({"optimizer": "rmsprop"}, "optimizer: 'rmsprop' is not one of adam, adamw, sgd"),
+        ({"val_fraction": 1.5}, "val_fraction"),
+        ({"epochs": True}, "epochs: expected"),
+    ],
+)
 def test_wrong_values_are_refused(values, message):
     with pytest.raises(ConfigError, match=message):
         make_config(values)

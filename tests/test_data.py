@@ -214,8 +214,9 @@ def test_real_data_equals_keras_loader(real_data_dir, tmp_path, monkeypatch):
         (keras_dir / name).symlink_to((real_data_dir / name).resolve())
     env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras-home"), "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = tmp_path / "keras.npz"
-    subprocess.run([sys.executable, "-c", KERAS_REFERENCE, str(out)], env=env, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", KERAS_REFERENCE, str(out)], env=env, check=True, capture_output=True
+    )
     theirs = np.load(out)
     ours = load_dataset("folder", real_data_dir)
     for key in ("x_train", "y_train", "x_test", "y_test"):

@@ -30,15 +30,22 @@ def test_statistics_by_hand(small):
     stats = explore.dataset_statistics(small)
     train = stats["splits"]["train"]
     assert train["images_shape"] == [4, 28, 28] and train["value_range"] == [0, 255]
-    assert train["classes"] == {"counts": {"zero": 3, "one": 1}, "balanced": False,
-                                "max_min_ratio": 3.0}  # fmt: skip
+    assert train["classes"] == {
+        "counts": {"zero": 3, "one": 1},
+        "balanced": False,
+        "max_min_ratio": 3.0,
+    }
     assert train["pixels"]["mean"] == pytest.approx((10 + 10 + 30 + 255 / 784) / 4, abs=1e-4)
     zero = np.array([10] * 784 * 2 + [30] * 784, float)
     assert train["pixels"]["per_class"]["zero"]["mean"] == pytest.approx(zero.mean(), abs=1e-4)
     assert train["pixels"]["per_class"]["zero"]["std"] == pytest.approx(zero.std(), abs=1e-4)
     assert stats["splits"]["test"]["classes"]["balanced"] is False
-    assert stats["duplicates"] == {"within_train": 1, "within_test": 0, "test_in_train": 3,
-                                   "label_conflicts": 1}  # fmt: skip
+    assert stats["duplicates"] == {
+        "within_train": 1,
+        "within_test": 0,
+        "test_in_train": 3,
+        "label_conflicts": 1,
+    }
     assert "1 with conflicting labels" in explore.format_statistics(stats)
 
 
@@ -73,15 +80,17 @@ def test_figures_have_their_panels_and_titles(arrays):
 
 
 def test_tsne_option(arrays):
-    figure = explore.embedding(arrays["train_images"], arrays["train_labels"], CLASS_NAMES,
-                               method="tsne", sample=40)  # fmt: skip
+    figure = explore.embedding(
+        arrays["train_images"], arrays["train_labels"], CLASS_NAMES, method="tsne", sample=40
+    )
     assert figure.axes[0].get_title().startswith("t-SNE of 40")
 
 
 def test_command_writes_every_file(tmp_path, arrays):
     folder = write_folder(tmp_path / "d", arrays)
-    result = CliRunner().invoke(main, ["explore", "--data-dir", str(folder), "--out",
-                                       str(tmp_path / "out")])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["explore", "--data-dir", str(folder), "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == sorted(["stats.json", *explore.FIGURES])

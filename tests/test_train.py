@@ -27,29 +27,49 @@ def config(tmp_path, **overrides):
 def test_one_epoch_writes_a_complete_run_folder(tmp_path, tiny):
     run_dir = train(config(tmp_path), tiny)
     files = {str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file()}
-    assert files == {"config.json", "history.csv", "model.keras", "metrics.json", "state.json",
-                     "plots/training_curves.png"}  # fmt: skip
+    assert files == {
+        "config.json",
+        "history.csv",
+        "model.keras",
+        "metrics.json",
+        "state.json",
+        "plots/training_curves.png",
+    }
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["config"]["model"] == "cnn"
     assert {"python", "keras", "tensorflow"} <= set(saved["versions"])
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    for key in ("val_loss", "val_accuracy", "test_loss", "test_accuracy", "epochs_run",
-                "wall_time_s", "train_images_per_s"):  # fmt: skip
+    for key in (
+        "val_loss",
+        "val_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "epochs_run",
+        "wall_time_s",
+        "train_images_per_s",
+    ):
         assert key in metrics
     assert metrics["epochs_run"] == 1 and 0 <= metrics["test_accuracy"] <= 1
     assert list(read_history(run_dir / "history.csv")) == [
-        "accuracy", "loss", "val_accuracy", "val_loss", "learning_rate"]  # fmt: skip
+        "accuracy",
+        "loss",
+        "val_accuracy",
+        "val_loss",
+        "learning_rate",
+    ]
     assert (run_dir / "plots" / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert run_dir.name.endswith("-cnn")
 
 
 @pytest.mark.parametrize(
     "logs, expected",
-    [({"accuracy": 0.95, "val_accuracy": 0.939}, True),  # 1.1 points behind
-     ({"accuracy": 0.95, "val_accuracy": 0.941}, False),  # 0.9 points behind
-     ({"accuracy": 0.90, "val_accuracy": 0.95}, False),  # validation ahead
-     ({"accuracy": 0.99}, False)],  # no validation
-)  # fmt: skip
+    [
+        ({"accuracy": 0.95, "val_accuracy": 0.939}, True),  # 1.1 points behind
+        ({"accuracy": 0.95, "val_accuracy": 0.941}, False),  # 0.9 points behind
+        ({"accuracy": 0.90, "val_accuracy": 0.95}, False),  # validation ahead
+        ({"accuracy": 0.99}, False),
+    ],  # no validation
+)
 def test_gap_condition(logs, expected):
     assert gap_exceeded(logs, 0.01) is expected
     assert gap_exceeded(logs, 0.0) is False  # off
@@ -129,9 +149,20 @@ def test_validate_on_test_warns(tmp_path, tiny, capsys):
 
 def test_label_smoothing_and_schedules_train(tmp_path, tiny):
     for schedule in ("cosine", "onecycle"):
-        cfg = config(tmp_path, epochs=2, schedule=schedule, label_smoothing=0.1, optimizer="sgd",
-                     learning_rate=0.05, shift=2, flip=True, erasing=0.5, tta=True,
-                     gap_threshold=0.0, patience=0)  # fmt: skip
+        cfg = config(
+            tmp_path,
+            epochs=2,
+            schedule=schedule,
+            label_smoothing=0.1,
+            optimizer="sgd",
+            learning_rate=0.05,
+            shift=2,
+            flip=True,
+            erasing=0.5,
+            tta=True,
+            gap_threshold=0.0,
+            patience=0,
+        )
         history = read_history(train(cfg, tiny) / "history.csv")
         assert history["learning_rate"][1] < 0.05  # decayed by the end
         assert np.isfinite(history["loss"]).all()
@@ -141,8 +172,9 @@ def test_label_smoothing_and_schedules_train(tmp_path, tiny):
 def test_tutorial_cnn_two_epochs_on_the_real_data(real_data_dir, tmp_path):
     """End to end on Fashion-MNIST: the tutorial CNN's 2-epoch accuracy (87.9% measured with
     seed 0 on the 2-core machine; the bound leaves room for other CPUs' arithmetic)."""
-    cfg = resolve_config(model="cnn", epochs=2, data_dir=str(real_data_dir),
-                         runs_dir=str(tmp_path / "runs"))  # fmt: skip
+    cfg = resolve_config(
+        model="cnn", epochs=2, data_dir=str(real_data_dir), runs_dir=str(tmp_path / "runs")
+    )
     metrics = json.loads((train(cfg) / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2
     assert metrics["test_accuracy"] >= 0.87

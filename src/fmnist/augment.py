@@ -52,9 +52,12 @@ def random_erasing(
 
 
 def augment(
-    images: np.ndarray, rng: np.random.Generator, shift: int = 0, flip: bool = False,
+    images: np.ndarray,
+    rng: np.random.Generator,
+    shift: int = 0,
+    flip: bool = False,
     erasing: float = 0.0,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Apply the switched-on augmentations in a fixed order: shift, flip, erasing."""
     if shift:
         images = random_shift(images, rng, shift)

@@ -72,8 +72,9 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Keras' EarlyStopping on val_accuracy, its counters seeded from an earlier history."""
 
     def __init__(self, patience: int, history: dict[str, list[float]]):
-        super().__init__(monitor="val_accuracy", mode="max", patience=patience,
-                         restore_best_weights=True)  # fmt: skip
+        super().__init__(
+            monitor="val_accuracy", mode="max", patience=patience, restore_best_weights=True
+        )
         self.history = history
 
     def on_train_begin(self, logs=None):
@@ -117,10 +118,12 @@ class RunRecorder(keras.callbacks.Callback):
         write_history(self.run_dir / "history.csv", self.history)
         previous = self.state.get("checkpoint")
         self.state.update(
-            epochs_done=epoch + 1, checkpoint=str(checkpoint.relative_to(self.run_dir)),
+            epochs_done=epoch + 1,
+            checkpoint=str(checkpoint.relative_to(self.run_dir)),
             train_seconds=self.state.get("train_seconds", 0.0)
-            + time.perf_counter() - self.epoch_started,
-        )  # fmt: skip
+            + time.perf_counter()
+            - self.epoch_started,
+        )
         write_json(self.run_dir / "state.json", self.state)
         if previous and previous != self.state["checkpoint"]:
             (self.run_dir / previous).unlink(missing_ok=True)

@@ -206,6 +206,183 @@ def print_run_summary(run_dir: Path) -> None:
     click.echo(f"Run folder: {run_dir}")
 
 
+trust_option = click.option(
+    "--trust-pickle",
+    is_flag=True,
+    help="Allow loading .pkl models: unpickling runs code from the file; only for trusted files.",
+)
+
+
+@main.command("evaluate")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: the run folder, or <model>-evaluation/).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--tta", is_flag=True, help="Average with horizontally flipped images.")
+@trust_option
+@data_dir_option
+def evaluate_command(path, split, out, as_json, tta, trust_pickle, data_dir) -> None:
+    """Metrics, confusion matrix, per-class report, confused pairs, calibration of a model.
+
+    PATH is a run folder or a model file (.keras, .h5, .pkl)."""
+    from fmnist.evaluate import evaluate_path, format_evaluation
+
+    result, out_dir = evaluate_path(path, split, out, tta, trust_pickle, data_dir)
+    if as_json:
+        click.echo(json.dumps(result.metrics, indent=2))
+    else:
+        click.echo(format_evaluation(result.metrics))
+        click.echo(f"\nWrote metrics.json, CSVs and plots/ to {out_dir}")
+
+
+@main.command("convert")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@trust_option
+def convert_command(source: Path, target: Path, trust_pickle: bool) -> None:
+    """Convert a model between .keras, .h5 and .pkl (chosen by extension)."""
+    from fmnist.artifacts import convert
+
+    convert(source, target, trust=trust_pickle)
+    click.echo(f"Wrote {target} ({target.stat().st_size:,} bytes)")
+
+
+@main.command("export")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["saved_model", "onnx", "litert"]),
+    required=True,
+    help="SavedModel folder, ONNX file or LiteRT (.tflite) file.",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Where to write it.")
+@trust_option
+def export_command(path: Path, export_format: str, out: Path, trust_pickle: bool) -> None:
+    """Export a model for deployment through Keras' model.export."""
+    from fmnist.artifacts import export_model
+
+    export_model(path, export_format, out, trust=trust_pickle)
+    click.echo(f"Exported {path} as {export_format} to {out}")
+
+
+@main.command("verify")
+@click.argument("first", type=click.Path(exists=True, path_type=Path))
+@click.argument("second", type=click.Path(exists=True, path_type=Path), required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@trust_option
+@data_dir_option
+def verify_command(first, second, as_json, trust_pickle, data_dir) -> None:
+    """Compare two models' predictions on the test set (or one model with its own reloaded
+    copy): label agreement and the largest probability difference."""
+    from fmnist.artifacts import verify_models
+    from fmnist.data import load_dataset
+
+    images = load_dataset(data_dir=data_dir).test_images
+    result = verify_models(first, second, images, trust=trust_pickle)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(
+            f"{first} vs {second or 'its reloaded copy'}: {result['label_agreement']:.2%} of "
+            f"{result['images']:,} labels agree ({result['disagreements']} differ), largest "
+            f"probability difference {result['max_probability_difference']:.2e}"
+        )
+    if not result["ok"]:
+        raise click.ClickException(
+            f"agreement below the required {result['required_agreement']:.1%}"
+        )
+
+
+@main.command("predict")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="A model file, or a run folder (its model.keras).",
+)
+@click.option("--index", "by_index", is_flag=True, help="TARGETS are test-set indices.")
+@click.option(
+    "--random", "random_count", type=click.IntRange(min=1), help="Predict N random test images."
+)
+@click.argument("targets", nargs=-1)
+@click.option("--top-k", type=click.IntRange(1, 10), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Save the 28x28 images the model saw and the prediction figures here.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
+@trust_option
+@data_dir_option
+def predict_command(
+    model_path, by_index, random_count, targets, top_k, as_json, out, seed, trust_pickle, data_dir
+) -> None:
+    """Predict test images (--index I [I ...] or --random N) or image files (FILE ...)."""
+    from fmnist.predict import Predictor
+
+    if model_path.is_dir():
+        model_path = model_path / "model.keras"
+    if sum([by_index, random_count is not None, bool(targets) and not by_index]) != 1:
+        raise click.UsageError("give test indices (--index I ...), --random N, or image files")
+    predictor = Predictor.load(model_path, trust=trust_pickle)
+    if by_index or random_count:
+        answers = predict_test_images(predictor, targets, random_count, seed, top_k, data_dir)
+    else:
+        answers = predictor.predict_files(list(targets), top_k)
+    report_answers(answers, predictor.class_names, as_json, out)
+    failed = [a for a in answers if a.error]
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(answers)} images could not be read")
+
+
+def predict_test_images(predictor, targets, random_count, seed, top_k, data_dir):
+    import numpy as np
+
+    from fmnist.data import load_dataset
+
+    data = load_dataset(data_dir=data_dir)
+    if random_count:
+        rng = np.random.default_rng(seed)
+        indices = rng.choice(len(data.test_labels), size=random_count, replace=False).tolist()
+    else:
+        try:
+            indices = [int(t) for t in targets]
+        except ValueError:
+            raise click.UsageError(f"--index takes integers, got {' '.join(targets)}") from None
+        bad = [i for i in indices if not 0 <= i < len(data.test_labels)]
+        if bad:
+            raise click.UsageError(f"test index {bad[0]} is outside 0-{len(data.test_labels) - 1}")
+    return predictor.answer(
+        data.test_images[indices], [f"test[{i}]" for i in indices], top_k, data.test_labels[indices]
+    )
+
+
+def report_answers(answers, class_names, as_json: bool, out: Path | None) -> None:
+    if as_json:
+        click.echo(json.dumps([a.to_dict(class_names) for a in answers], indent=2))
+    for answer in answers:
+        if answer.error:
+            click.echo(f"Error: {answer.error}", err=True)
+        elif not as_json:
+            top = ", ".join(f"{name} {p:.1%}" for name, p in answer.top)
+            truth = (
+                "" if answer.true_label is None else f"  (true: {class_names[answer.true_label]})"
+            )
+            click.echo(f"{answer.source}: {top}{truth}")
+    if out:
+        from fmnist.predict import save_answer_figures
+
+        save_answer_figures([a for a in answers if not a.error], class_names, out)
+        click.echo(f"Saved the images and figures to {out}", err=as_json)
+
+
 @main.command("run")
 @data_dir_option
 def run(data_dir: Path | None) -> None:

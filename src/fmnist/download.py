@@ -39,9 +39,11 @@ RAW_MD5 = {
 }
 # MNIST's digits under the very same names: a mix-up users really make.
 MNIST_MD5 = {
-    "f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-    "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c",
-}  # fmt: skip
+    "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "d53e105ee54ea40749a09fcbcd1e9432",
+    "9fb629c4189551a2d022fa330f9573f3",
+    "ec29112dd5afa0611ce80d1b7f02629c",
+}
 MIRRORS = (
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",  # Zalando's
     "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",  # the one Keras uses

@@ -20,9 +20,13 @@ from fmnist.data import Dataset
 from fmnist.plots import plt, save_figure
 
 FIGURES = (
-    "first_images.png", "class_samples.png", "class_distribution.png",
-    "class_means.png", "pixel_histogram.png", "embedding.png",
-)  # fmt: skip
+    "first_images.png",
+    "class_samples.png",
+    "class_distribution.png",
+    "class_means.png",
+    "pixel_histogram.png",
+    "embedding.png",
+)
 
 
 # --- statistics -----------------------------------------------------------------------
@@ -42,12 +46,18 @@ def pixel_statistics(images: np.ndarray, labels: np.ndarray, class_names) -> dic
     """Mean and std of the 0-255 pixels, overall and per class."""
     pixels = images.reshape(len(images), -1).astype(np.float64)
     per_class = {
-        name: {"mean": round(float(pixels[labels == k].mean()), 4),
-               "std": round(float(pixels[labels == k].std()), 4)}
-        for k, name in enumerate(class_names) if np.any(labels == k)
-    }  # fmt: skip
-    return {"mean": round(float(pixels.mean()), 4), "std": round(float(pixels.std()), 4),
-            "per_class": per_class}  # fmt: skip
+        name: {
+            "mean": round(float(pixels[labels == k].mean()), 4),
+            "std": round(float(pixels[labels == k].std()), 4),
+        }
+        for k, name in enumerate(class_names)
+        if np.any(labels == k)
+    }
+    return {
+        "mean": round(float(pixels.mean()), 4),
+        "std": round(float(pixels.std()), 4),
+        "per_class": per_class,
+    }
 
 
 def image_keys(images: np.ndarray) -> list[bytes]:
@@ -79,14 +89,17 @@ def dataset_statistics(data: Dataset) -> dict:
     for split in ("train", "test"):
         images, labels = getattr(data, f"{split}_images"), getattr(data, f"{split}_labels")
         stats["splits"][split] = {
-            "images_shape": list(images.shape), "images_dtype": str(images.dtype),
-            "labels_shape": list(labels.shape), "labels_dtype": str(labels.dtype),
+            "images_shape": list(images.shape),
+            "images_dtype": str(images.dtype),
+            "labels_shape": list(labels.shape),
+            "labels_dtype": str(labels.dtype),
             "value_range": [int(images.min()), int(images.max())],
             "classes": class_balance(labels, data.class_names),
             "pixels": pixel_statistics(images, labels, data.class_names),
-        }  # fmt: skip
-    stats["duplicates"] = duplicates(data.train_images, data.train_labels,
-                                     data.test_images, data.test_labels)  # fmt: skip
+        }
+    stats["duplicates"] = duplicates(
+        data.train_images, data.train_labels, data.test_images, data.test_labels
+    )
     return stats
 
 
@@ -106,8 +119,10 @@ def format_statistics(stats: dict) -> str:
     train = splits["train"]
     for name, count in train["classes"]["counts"].items():
         pixels = train["pixels"]["per_class"].get(name, {"mean": 0.0, "std": 0.0})
-        lines.append(f"{name:<12} {count:>6} {splits['test']['classes']['counts'][name]:>6} "
-                     f"{pixels['mean']:>7.2f} {pixels['std']:>7.2f}")  # fmt: skip
+        lines.append(
+            f"{name:<12} {count:>6} {splits['test']['classes']['counts'][name]:>6} "
+            f"{pixels['mean']:>7.2f} {pixels['std']:>7.2f}"
+        )
     d = stats["duplicates"]
     lines.append(
         f"\nDuplicate images: {d['within_train']} within train, {d['within_test']} within test, "
@@ -196,15 +211,21 @@ def pixel_histogram(train_images, test_images) -> Figure:
     for images, name in ((train_images, "train"), (test_images, "test")):
         counts = np.bincount(images.ravel(), minlength=256) / images.size
         axis.stairs(counts, bins, label=name, fill=name == "train", alpha=0.6)
-    axis.set(title="Pixel intensity histogram", xlabel="pixel value (0 = background)",
-             ylabel="fraction of pixels", yscale="log", xlim=(0, 256))  # fmt: skip
+    axis.set(
+        title="Pixel intensity histogram",
+        xlabel="pixel value (0 = background)",
+        ylabel="fraction of pixels",
+        yscale="log",
+        xlim=(0, 256),
+    )
     axis.legend()
     figure.tight_layout()
     return figure
 
 
-def embedding(images, labels, class_names, method: str = "pca", sample: int = 2000,
-              seed: int = 0) -> Figure:  # fmt: skip
+def embedding(
+    images, labels, class_names, method: str = "pca", sample: int = 2000, seed: int = 0
+) -> Figure:
     """A 2-D embedding (PCA, or t-SNE) of a random sample, coloured by class."""
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(images), size=min(sample, len(images)), replace=False)
@@ -223,15 +244,19 @@ def embedding(images, labels, class_names, method: str = "pca", sample: int = 20
     for k, name in enumerate(class_names):
         chosen = labels[picks] == k
         axis.scatter(*points[chosen].T, s=6, color=colors(k), label=name, alpha=0.7)
-    axis.set(title=f"{method.upper() if method == 'pca' else 't-SNE'} of {len(picks)} training "
-             f"images", xlabel="component 1", ylabel="component 2")  # fmt: skip
+    axis.set(
+        title=f"{method.upper() if method == 'pca' else 't-SNE'} of {len(picks)} training images",
+        xlabel="component 1",
+        ylabel="component 2",
+    )
     axis.legend(markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     figure.tight_layout()
     return figure
 
 
-def write_exploration(data: Dataset, out: Path | str, seed: int = 0,
-                      method: str = "pca") -> list[Path]:  # fmt: skip
+def write_exploration(
+    data: Dataset, out: Path | str, seed: int = 0, method: str = "pca"
+) -> list[Path]:
     """Write stats.json and the six figures into `out`; return their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -171,9 +171,15 @@ def _conv_bn(x, filters: int):
 # 7x7), which keeps it near 8 M multiply-adds per image: minutes, not hours, on 2 CPU cores.
 @register_model(
     "CNN with batch norm (32, 64, 128 filters), shift+flip augmentation, one-cycle LR",
-    epochs=15, batch_size=128, learning_rate=3e-3, schedule="onecycle",
-    label_smoothing=0.1, shift=2, flip=True, patience=0,
-)  # fmt: skip
+    epochs=15,
+    batch_size=128,
+    learning_rate=3e-3,
+    schedule="onecycle",
+    label_smoothing=0.1,
+    shift=2,
+    flip=True,
+    patience=0,
+)
 def cnn_bn(width: int = 32, dropout: float = 0.3):
     from keras import layers
 
@@ -202,10 +208,20 @@ def _residual(x, filters: int, stride: int):
 # 7x7) with shift, flip and random erasing, label smoothing, one-cycle AdamW, flip TTA.
 @register_model(
     "ResNet (32-filter stem, residual stages of 64 and 128), shift+flip+erasing, flip TTA",
-    epochs=25, batch_size=128, learning_rate=3e-3, optimizer="adamw", weight_decay=5e-4,
-    schedule="onecycle", label_smoothing=0.1, shift=2, flip=True, erasing=0.5, tta=True,
-    patience=0, gap_threshold=0.0,
-)  # fmt: skip
+    epochs=25,
+    batch_size=128,
+    learning_rate=3e-3,
+    optimizer="adamw",
+    weight_decay=5e-4,
+    schedule="onecycle",
+    label_smoothing=0.1,
+    shift=2,
+    flip=True,
+    erasing=0.5,
+    tta=True,
+    patience=0,
+    gap_threshold=0.0,
+)
 def resnet(width: int = 32, dropout: float = 0.2):
     from keras import layers
 

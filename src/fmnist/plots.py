@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display needed, none assumed
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
@@ -46,4 +47,127 @@ def training_curves(history: dict[str, list[float]], title: str = "") -> Figure:
     if title:
         figure.suptitle(title)
     figure.tight_layout()
+    return figure
+
+
+def _show_image(axis, image) -> None:
+    axis.imshow(np.asarray(image).reshape(28, 28), cmap="gray_r", vmin=0, vmax=255)
+    axis.set_xticks([])
+    axis.set_yticks([])
+
+
+def confusion_matrix_figure(confusion: np.ndarray, class_names) -> Figure:
+    """Row-normalised colours (recall per true class) with the counts written in."""
+    normalized = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    n = len(class_names)
+    figure, axis = plt.subplots(figsize=(9, 8))
+    shown = axis.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(shown, ax=axis, fraction=0.046, label="share of the true class")
+    axis.set_xticks(range(n), class_names, rotation=40, ha="right")
+    axis.set_yticks(range(n), class_names)
+    axis.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix")
+    for i in range(n):
+        for j in range(n):
+            color = "white" if normalized[i, j] > 0.5 else "black"
+            axis.text(j, i, f"{confusion[i, j]}", ha="center", va="center", fontsize=8, color=color)
+    figure.tight_layout()
+    return figure
+
+
+def misclassified_gallery(
+    images, labels, predicted, confidence, class_names, count: int = 24, columns: int = 6
+) -> Figure:
+    """The most confidently wrong predictions: true label, predicted label, confidence."""
+    order = np.argsort(-np.asarray(confidence))[:count]
+    rows = max(1, int(np.ceil(len(order) / columns)))
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(2.0 * columns, 2.35 * rows), layout="constrained", squeeze=False
+    )
+    for slot, axis in enumerate(axes.ravel()):
+        if slot >= len(order):
+            axis.axis("off")
+            continue
+        k = order[slot]
+        _show_image(axis, images[k])
+        axis.set_title(
+            f"true: {class_names[labels[k]]}\npredicted: {class_names[predicted[k]]}\n"
+            f"confidence {confidence[k]:.0%}",
+            fontsize=7.5,
+            color="#b22222",
+        )
+    figure.suptitle(f"Misclassified images, most confident first ({len(images)} in all)")
+    return figure
+
+
+def reliability_diagram(bins: list[dict], ece: float) -> Figure:
+    """Accuracy against confidence per bin; the diagonal is perfect calibration."""
+    figure, axis = plt.subplots(figsize=(6, 5.5))
+    centers = [(b["low"] + b["high"]) / 2 for b in bins if b["count"]]
+    width = bins[0]["high"] - bins[0]["low"]
+    accuracy = [b["accuracy"] for b in bins if b["count"]]
+    axis.bar(centers, accuracy, width=width * 0.95, color=TRAIN_COLOR, alpha=0.8, label="accuracy")
+    axis.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    axis.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="confidence (top probability)",
+        ylabel="accuracy",
+        title=f"Reliability diagram (ECE {ece:.3f})",
+    )
+    axis.legend(loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def prediction_figure(image, title: str) -> Figure:
+    """One image titled with its prediction."""
+    figure, axis = plt.subplots(figsize=(3, 3.3))
+    _show_image(axis, image)
+    axis.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def image_with_probabilities(image, probabilities, class_names, true_label=None) -> Figure:
+    """The image beside a bar chart of the class probabilities: the predicted bar red, the
+    true bar blue (both blue when the prediction is right), as in the TensorFlow tutorial."""
+    predicted = int(np.argmax(probabilities))
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [1, 1.8]}
+    )
+    _show_image(left, image)
+    verdict = "" if true_label is None else f" (true: {class_names[true_label]})"
+    color = "#1f4e9c" if true_label is None or predicted == true_label else "#b22222"
+    left.set_title(
+        f"{class_names[predicted]} {probabilities[predicted]:.0%}{verdict}", fontsize=9, color=color
+    )
+    bars = right.bar(range(len(class_names)), probabilities, color="#999999")
+    bars[predicted].set_color("#b22222")
+    if true_label is not None:
+        bars[true_label].set_color("#1f4e9c")
+    right.set_xticks(range(len(class_names)), class_names, rotation=40, ha="right", fontsize=8)
+    right.set(ylim=(0, 1), ylabel="probability")
+    figure.tight_layout()
+    return figure
+
+
+def prediction_grid(
+    images, predicted, true_labels, probabilities, class_names, columns: int = 5
+) -> Figure:
+    """Images labelled `predicted (true)`, blue when right and red when wrong."""
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(2.2 * columns, 2.5 * rows), layout="constrained", squeeze=False
+    )
+    for k, axis in enumerate(axes.ravel()):
+        if k >= len(images):
+            axis.axis("off")
+            continue
+        _show_image(axis, images[k])
+        right = predicted[k] == true_labels[k]
+        axis.set_title(
+            f"{class_names[predicted[k]]} {probabilities[k]:.0%}\n({class_names[true_labels[k]]})",
+            fontsize=8,
+            color="#1f4e9c" if right else "#b22222",
+        )
     return figure

@@ -1,0 +1,255 @@
+"""Measure a trained model honestly: metrics, confusion, the classes it mixes up, calibration.
+
+    >>> result = evaluate_model(model, data.test_images, data.test_labels, data.class_names)
+    >>> result.metrics["accuracy"], result.metrics["macro_f1"], result.metrics["ece"]
+    >>> write_evaluation(result, "runs/x", split="test")      # JSON, CSVs and figures
+
+The metrics are pure functions of the predicted probabilities, so they are tested
+against scikit-learn on fabricated predictions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fmnist.models import predict_probabilities
+from fmnist.plots import (
+    confusion_matrix_figure,
+    misclassified_gallery,
+    reliability_diagram,
+    save_figure,
+)
+
+CALIBRATION_BINS = 15
+
+
+@dataclass
+class Evaluation:
+    metrics: dict  # JSON-ready
+    confusion: np.ndarray  # (classes, classes) counts, rows = true class
+    probabilities: np.ndarray  # (N, classes)
+    labels: np.ndarray  # (N,)
+    images: np.ndarray  # (N, 28, 28) raw pixels, for the gallery
+    class_names: tuple
+
+
+def most_confused(confusion: np.ndarray, class_names, top: int = 10) -> list[dict]:
+    """The off-diagonal cells with the most images: true class taken for predicted class."""
+    off = confusion.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(off, axis=None)[::-1][:top]
+    pairs = []
+    for flat in order:
+        true, predicted = np.unravel_index(flat, off.shape)
+        if off[true, predicted] == 0:
+            break
+        pairs.append(
+            {
+                "true": class_names[true],
+                "predicted": class_names[predicted],
+                "count": int(off[true, predicted]),
+            }
+        )
+    return pairs
+
+
+def calibration(probabilities: np.ndarray, labels: np.ndarray, bins: int = CALIBRATION_BINS):
+    """Expected calibration error over equal-width confidence bins, and the bins themselves."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        members = which == b
+        count = int(members.sum())
+        accuracy = float(correct[members].mean()) if count else 0.0
+        mean_confidence = float(confidence[members].mean()) if count else 0.0
+        ece += count / len(labels) * abs(accuracy - mean_confidence)
+        table.append(
+            {
+                "low": float(edges[b]),
+                "high": float(edges[b + 1]),
+                "count": count,
+                "accuracy": accuracy,
+                "confidence": mean_confidence,
+            }
+        )
+    return float(ece), table
+
+
+def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) -> tuple:
+    """(metrics dict, confusion matrix) from probabilities (N, classes) and true labels."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    n = len(class_names)
+    labels = np.asarray(labels).astype(int)
+    predicted = probabilities.argmax(axis=1)
+    picked = probabilities[np.arange(len(labels)), labels]
+    top2 = np.argsort(probabilities, axis=1)[:, -2:]
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=range(n), zero_division=0
+    )
+    confusion = confusion_matrix(labels, predicted, labels=range(n))
+    ece, bins = calibration(probabilities, labels)
+    metrics = {
+        "images": len(labels),
+        "loss": float(np.mean(-np.log(np.clip(picked, 1e-7, 1.0)))),
+        "accuracy": float(np.mean(predicted == labels)),
+        "top2_accuracy": float(np.mean((top2 == labels[:, None]).any(axis=1))),
+        "macro_f1": float(np.mean(f1)),
+        "per_class": {
+            name: {
+                "precision": float(precision[k]),
+                "recall": float(recall[k]),
+                "f1": float(f1[k]),
+                "support": int(support[k]),
+            }
+            for k, name in enumerate(class_names)
+        },
+        "most_confused": most_confused(confusion, class_names),
+        "ece": ece,
+        "calibration_bins": bins,
+    }
+    return metrics, confusion
+
+
+def evaluate_model(model, images, labels, class_names, tta: bool = False) -> Evaluation:
+    probabilities = predict_probabilities(model, images, tta=tta)
+    metrics, confusion = compute_metrics(probabilities, labels, class_names)
+    metrics["tta"] = tta
+    return Evaluation(
+        metrics,
+        confusion,
+        probabilities,
+        np.asarray(labels),
+        np.asarray(images),
+        tuple(class_names),
+    )
+
+
+def write_csv(path: Path, header: list, rows) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        writer.writerows(rows)
+    os.replace(temporary, path)
+
+
+def write_evaluation(result: Evaluation, out: Path | str, split: str = "test") -> list[Path]:
+    """metrics.json (merged under "evaluation"/split), CSVs and figures into `out`."""
+    out = Path(out)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    names, confusion = result.class_names, result.confusion
+    metrics_path = out / "metrics.json"
+    everything = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    everything.setdefault("evaluation", {})[split] = result.metrics
+    temporary = metrics_path.with_name(".metrics.json.tmp")
+    temporary.write_text(json.dumps(everything, indent=2) + "\n")
+    os.replace(temporary, metrics_path)
+    rows = confusion.sum(axis=1, keepdims=True)
+    normalized = confusion / np.maximum(rows, 1)
+    paths = [
+        metrics_path,
+        out / f"confusion_matrix_{split}.csv",
+        out / f"confusion_matrix_normalized_{split}.csv",
+        out / f"per_class_{split}.csv",
+    ]
+    write_csv(
+        paths[1],
+        ["true \\ predicted", *names],
+        [[n, *row.tolist()] for n, row in zip(names, confusion, strict=True)],
+    )
+    write_csv(
+        paths[2],
+        ["true \\ predicted", *names],
+        [[n, *(f"{v:.4f}" for v in row)] for n, row in zip(names, normalized, strict=True)],
+    )
+    write_csv(
+        paths[3],
+        ["class", "precision", "recall", "f1", "support"],
+        [
+            [n, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", v["support"]]
+            for n, v in result.metrics["per_class"].items()
+        ],
+    )
+    predicted = result.probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != result.labels)
+    figures = {
+        f"confusion_matrix_{split}.png": confusion_matrix_figure(confusion, names),
+        f"misclassified_{split}.png": misclassified_gallery(
+            result.images[wrong],
+            result.labels[wrong],
+            predicted[wrong],
+            result.probabilities[wrong].max(axis=1),
+            names,
+        ),
+        f"reliability_{split}.png": reliability_diagram(
+            result.metrics["calibration_bins"], result.metrics["ece"]
+        ),
+    }
+    paths += [save_figure(fig, out / "plots" / name) for name, fig in figures.items()]
+    return paths
+
+
+def format_evaluation(metrics: dict) -> str:
+    """A readable summary for the terminal."""
+    lines = [
+        f"images {metrics['images']}  loss {metrics['loss']:.4f}  accuracy "
+        f"{metrics['accuracy']:.4f}  top-2 {metrics['top2_accuracy']:.4f}  macro F1 "
+        f"{metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}",
+        f"\n{'class':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}",
+    ]
+    for name, v in metrics["per_class"].items():
+        lines.append(
+            f"{name:<12} {v['precision']:>9.4f} {v['recall']:>7.4f} {v['f1']:>7.4f} "
+            f"{v['support']:>8}"
+        )
+    lines.append("\nMost confused (true -> predicted):")
+    lines += [
+        f"  {p['true']:<12} -> {p['predicted']:<12} {p['count']:>5}"
+        for p in metrics["most_confused"]
+    ]
+    return "\n".join(lines)
+
+
+def evaluation_images(split: str, config: dict, data_dir=None):
+    """The images and labels of `split`, rebuilding a run's validation split from its config."""
+    from fmnist.data import load_dataset, split_train_val
+
+    data = load_dataset(data_dir=data_dir or config.get("data_dir"))
+    if split == "test" or config.get("validate_on_test"):
+        return data.test_images, data.test_labels
+    (_, _), (val_x, val_y) = split_train_val(
+        data.train_images, data.train_labels, config.get("val_fraction", 0.1), config.get("seed", 0)
+    )
+    return val_x, val_y
+
+
+def evaluate_path(path, split="test", out=None, tta=False, trust=False, data_dir=None):
+    """Evaluate a run folder (its model.keras) or a model file; write everything to `out`
+    (default: the run folder, or `<model>-evaluation/` beside a model file)."""
+    from fmnist.artifacts import load_model_with_metadata
+    from fmnist.data import CLASS_NAMES
+
+    path = Path(path)
+    config = {}
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            config = json.loads((path / "config.json").read_text())["config"]
+        model_path, default_out = path / "model.keras", path
+    else:
+        model_path, default_out = path, path.with_name(f"{path.stem}-evaluation")
+    model, info = load_model_with_metadata(model_path, trust=trust)
+    images, labels = evaluation_images(split, config, data_dir)
+    result = evaluate_model(model, images, labels, info.get("class_names") or CLASS_NAMES, tta)
+    out = Path(out or default_out)
+    write_evaluation(result, out, split)
+    return result, out

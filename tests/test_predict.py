@@ -1,0 +1,158 @@
+"""Prediction: photo preprocessing on synthetic pictures, the Predictor, the command."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import make_arrays, write_folder
+from fmnist.artifacts import save_model
+from fmnist.cli import main
+from fmnist.data import CLASS_NAMES
+from fmnist.models import create_model
+from fmnist.predict import PhotoError, Predictor, load_photo, prepare_photo
+
+
+def product_photo(width, height, article=(60, 60, 60), background=(255, 255, 255), margin=0.2):
+    """A dark article (a rectangle) on a plain background, like a shop's product photo."""
+    pixels = np.zeros((height, width, 3), np.uint8) + np.array(background, np.uint8)
+    top, left = int(height * margin), int(width * margin)
+    pixels[top : height - top, left : width - left] = article
+    return Image.fromarray(pixels)
+
+
+def bounding_box(image, threshold=128):
+    rows, cols = (
+        np.flatnonzero((image > threshold).any(1)),
+        np.flatnonzero((image > threshold).any(0)),
+    )
+    return rows[0], rows[-1], cols[0], cols[-1]
+
+
+@pytest.mark.parametrize("width, height", [(300, 120), (80, 400), (500, 500), (37, 29)])
+def test_photo_becomes_a_centred_light_article_on_dark(width, height):
+    out = prepare_photo(product_photo(width, height))
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    top, bottom, left, right = bounding_box(out)
+    assert out[top : bottom + 1, left : right + 1].mean() > 170  # light article
+    assert out[0, 0] < 10 and out[-1, -1] < 10 or min(top, left) == 0  # dark ground
+    assert max(bottom - top + 1, right - left + 1) == 28  # longest edge fills the canvas
+    aspect = (right - left + 1) / (bottom - top + 1)
+    expected = (width * 0.6) / (height * 0.6)
+    assert aspect == pytest.approx(expected, rel=0.25)  # aspect kept (within rounding)
+    assert abs((top + bottom) / 2 - 13.5) <= 1 and abs((left + right) / 2 - 13.5) <= 1
+
+
+def test_transparent_png_and_grayscale_input():
+    rgba = np.zeros((200, 100, 4), np.uint8)
+    rgba[40:160, 20:80] = (30, 30, 30, 255)  # opaque article, transparent elsewhere
+    out = prepare_photo(Image.fromarray(rgba, "RGBA"))
+    assert out[0, 0] == 0 and out[14, 14] > 170
+    gray = prepare_photo(product_photo(90, 45).convert("L"))  # wide: background above, below
+    assert gray[14, 14] > 170 and gray[0, 14] == 0
+
+
+def test_dark_background_is_not_negated():
+    out = prepare_photo(product_photo(60, 120, article=(230, 230, 230), background=(0, 0, 0)))
+    assert out[14, 14] > 170 and out[14, 0] < 10
+
+
+def test_unreadable_files_are_named(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(PhotoError, match=r"notes.png: not a readable image"):
+        load_photo(text)
+    truncated = tmp_path / "cut.png"
+    product_photo(100, 100).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    with pytest.raises(PhotoError, match=r"cut.png: cannot decode the image"):
+        load_photo(truncated)
+    big = tmp_path / "big.png"
+    product_photo(100, 100).save(big)
+    with pytest.raises(PhotoError, match=r"100x100 pixels is over the limit of 5,000"):
+        load_photo(big, max_pixels=5000)
+    with pytest.raises(PhotoError, match="no such file"):
+        load_photo(tmp_path / "missing.jpg")
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    model = create_model("cnn")
+    model(np.zeros((1, 28, 28, 1), np.float32))
+    return Predictor(model, CLASS_NAMES)
+
+
+def test_predictor_equals_model_predict(predictor):
+    images = make_arrays()["test_images"]
+    expected = predictor.model.predict(images[..., None].astype(np.float32), verbose=0)
+    np.testing.assert_allclose(predictor.probabilities(images), expected, rtol=1e-5, atol=1e-7)
+    single = predictor.probabilities(images[3])
+    np.testing.assert_allclose(single[0], expected[3], rtol=1e-5, atol=1e-7)
+    top = predictor.top_k(images[:2], k=4)
+    assert len(top[0]) == 4 and [p for _, p in top[0]] == sorted(
+        [p for _, p in top[0]], reverse=True
+    )
+    assert top[0][0][0] == CLASS_NAMES[int(np.argmax(expected[0]))]
+
+
+def test_predict_files_answers_the_readable_ones(tmp_path, predictor):
+    good = tmp_path / "shirt.jpg"
+    product_photo(200, 260).save(good, quality=90)
+    bad = tmp_path / "broken.webp"
+    bad.write_bytes(b"RIFF....WEBPVP8 garbage")
+    answers = predictor.predict_files([good, bad, good])
+    assert [bool(a.error) for a in answers] == [False, True, False]
+    assert "broken.webp" in answers[1].error
+    assert answers[0].image.shape == (28, 28) and len(answers[0].top) == 3
+
+
+@pytest.fixture
+def model_file(tmp_path, predictor):
+    return save_model(predictor.model, tmp_path / "m.keras", CLASS_NAMES)
+
+
+def test_command_on_test_indices_json(tmp_path, model_file, isolated_env):
+    folder = write_folder(tmp_path / "d", make_arrays())
+    result = CliRunner().invoke(main, ["predict", "--model", str(model_file), "--index", "0",
+                                       "7", "--json", "--data-dir", str(folder), "--out",
+                                       str(tmp_path / "out")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    answers = json.loads(result.output[: result.output.rindex("]") + 1])
+    assert [a["source"] for a in answers] == ["test[0]", "test[7]"]
+    assert {"top_k", "true", "correct"} <= set(answers[0])
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"grid.png", "test-0_bars.png", "test-0_prediction.png", "test-7_28x28.png"} <= written
+
+
+def test_command_on_files_reports_bad_ones_and_exits_1(tmp_path, model_file):
+    good = tmp_path / "boot.png"
+    product_photo(300, 200).save(good)
+    bad = tmp_path / "empty.jpg"
+    bad.write_bytes(b"")
+    result = CliRunner().invoke(main, ["predict", "--model", str(model_file), str(good), str(bad),
+                                       "--out", str(tmp_path / "out")])  # fmt: skip
+    assert result.exit_code == 1
+    assert f"{good}: " in result.output and "empty.jpg: not a readable image" in result.output
+    seen = np.asarray(Image.open(tmp_path / "out" / "boot_28x28.png"))
+    assert seen.shape == (28, 28)
+
+
+def test_command_needs_exactly_one_kind_of_target(model_file):
+    result = CliRunner().invoke(main, ["predict", "--model", str(model_file)])
+    assert result.exit_code == 2 and "give test indices" in result.output
+
+
+def test_real_image_survives_the_photo_round_trip(real_data_dir):
+    """A real test image printed as a shop photo (dark on white, larger, padded, JPEG)
+    comes back close to the original pixels."""
+    from fmnist.data import load_dataset
+
+    original = load_dataset("folder", real_data_dir).test_images[1]  # a pullover
+    photo = Image.fromarray(255 - original).resize((280, 280), Image.Resampling.BICUBIC)
+    canvas = Image.new("L", (400, 340), 255)
+    canvas.paste(photo, (60, 30))
+    out = prepare_photo(canvas.convert("RGB"))
+    correlation = np.corrcoef(out.ravel().astype(float), original.ravel().astype(float))[0, 1]
+    assert correlation > 0.9
