@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from fmnist.data import Dataset
-from fmnist.plots import plt, save_figure
+from fmnist.plots import image_grid, plt, save_figure, show_image
 
 FIGURES = (
     "first_images.png",
@@ -135,24 +135,17 @@ def format_statistics(stats: dict) -> str:
 # --- figures --------------------------------------------------------------------------
 
 
-def _show(axis, image, title: str = "") -> None:
-    axis.imshow(image, cmap="gray_r", vmin=0, vmax=255)
-    axis.set_xticks([])
-    axis.set_yticks([])
-    if title:
-        axis.set_title(title, fontsize=9)
-
-
 def first_images_grid(images, labels, class_names, rows: int = 2, cols: int = 5) -> Figure:
     """The first rows x cols images with their class names, as the tutorials show them."""
-    figure, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.3 * rows), layout="constrained")
-    for k, axis in enumerate(np.ravel(axes)):
-        if k < len(images):
-            _show(axis, images[k], class_names[labels[k]])
-        else:
-            axis.axis("off")
-    figure.suptitle(f"The first {rows * cols} training images")
-    return figure
+    count = min(rows * cols, len(images))
+    titles = [class_names[label] for label in labels[:count]]
+    return image_grid(
+        images[:count],
+        titles,
+        columns=cols,
+        fontsize=9,
+        title=f"The first {rows * cols} training images",
+    )
 
 
 def class_samples_grid(images, labels, class_names, per_class: int = 8, seed: int = 0) -> Figure:
@@ -166,7 +159,7 @@ def class_samples_grid(images, labels, class_names, per_class: int = 8, seed: in
         for j in range(per_class):
             axis = axes[k, j]
             if j < len(picks):
-                _show(axis, images[picks[j]])
+                show_image(axis, images[picks[j]])
             else:
                 axis.axis("off")
         axes[k, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
@@ -197,7 +190,7 @@ def class_means(images, labels, class_names) -> Figure:
     figure, axes = plt.subplots(2, columns, figsize=(10, 4.8), layout="constrained")
     for k, axis in enumerate(np.ravel(axes)):
         if k < len(class_names) and np.any(labels == k):
-            _show(axis, images[labels == k].mean(axis=0), class_names[k])
+            show_image(axis, images[labels == k].mean(axis=0), class_names[k])
         else:
             axis.axis("off")
     figure.suptitle("Mean image of each class")

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
+RIGHT_COLOR, WRONG_COLOR = "#1f4e9c", "#b22222"  # blue: right, red: wrong
 
 
 def save_figure(figure: Figure, path: Path | str, dpi: int = 110) -> Path:
@@ -50,10 +51,13 @@ def training_curves(history: dict[str, list[float]], title: str = "") -> Figure:
     return figure
 
 
-def _show_image(axis, image) -> None:
+def show_image(axis, image, title: str = "") -> None:
+    """A 28 x 28 image as the data set is usually shown: dark article on white, no ticks."""
     axis.imshow(np.asarray(image).reshape(28, 28), cmap="gray_r", vmin=0, vmax=255)
     axis.set_xticks([])
     axis.set_yticks([])
+    if title:
+        axis.set_title(title, fontsize=9)
 
 
 def confusion_matrix_figure(confusion: np.ndarray, class_names) -> Figure:
@@ -74,29 +78,43 @@ def confusion_matrix_figure(confusion: np.ndarray, class_names) -> Figure:
     return figure
 
 
+def image_grid(
+    images, titles, colors=None, columns: int = 5, title: str = "", fontsize: float = 8
+) -> Figure:
+    """Images in rows of `columns`, each with its title (and title colour)."""
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(2.0 * columns, 2.35 * rows), layout="constrained", squeeze=False
+    )
+    for k, axis in enumerate(axes.ravel()):
+        if k >= len(images):
+            axis.axis("off")
+            continue
+        show_image(axis, images[k])
+        axis.set_title(titles[k], fontsize=fontsize, color=colors[k] if colors else "black")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
 def misclassified_gallery(
     images, labels, predicted, confidence, class_names, count: int = 24, columns: int = 6
 ) -> Figure:
     """The most confidently wrong predictions: true label, predicted label, confidence."""
     order = np.argsort(-np.asarray(confidence))[:count]
-    rows = max(1, int(np.ceil(len(order) / columns)))
-    figure, axes = plt.subplots(
-        rows, columns, figsize=(2.0 * columns, 2.35 * rows), layout="constrained", squeeze=False
+    titles = [
+        f"true: {class_names[labels[k]]}\npredicted: {class_names[predicted[k]]}\n"
+        f"confidence {confidence[k]:.0%}"
+        for k in order
+    ]
+    return image_grid(
+        [images[k] for k in order],
+        titles,
+        [WRONG_COLOR] * len(order),
+        columns,
+        f"Misclassified images, most confident first ({len(images)} in all)",
+        7.5,
     )
-    for slot, axis in enumerate(axes.ravel()):
-        if slot >= len(order):
-            axis.axis("off")
-            continue
-        k = order[slot]
-        _show_image(axis, images[k])
-        axis.set_title(
-            f"true: {class_names[labels[k]]}\npredicted: {class_names[predicted[k]]}\n"
-            f"confidence {confidence[k]:.0%}",
-            fontsize=7.5,
-            color="#b22222",
-        )
-    figure.suptitle(f"Misclassified images, most confident first ({len(images)} in all)")
-    return figure
 
 
 def reliability_diagram(bins: list[dict], ece: float) -> Figure:
@@ -122,7 +140,7 @@ def reliability_diagram(bins: list[dict], ece: float) -> Figure:
 def prediction_figure(image, title: str) -> Figure:
     """One image titled with its prediction."""
     figure, axis = plt.subplots(figsize=(3, 3.3))
-    _show_image(axis, image)
+    show_image(axis, image)
     axis.set_title(title, fontsize=10)
     figure.tight_layout()
     return figure
@@ -135,16 +153,16 @@ def image_with_probabilities(image, probabilities, class_names, true_label=None)
     figure, (left, right) = plt.subplots(
         1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [1, 1.8]}
     )
-    _show_image(left, image)
+    show_image(left, image)
     verdict = "" if true_label is None else f" (true: {class_names[true_label]})"
-    color = "#1f4e9c" if true_label is None or predicted == true_label else "#b22222"
+    color = RIGHT_COLOR if true_label is None or predicted == true_label else WRONG_COLOR
     left.set_title(
         f"{class_names[predicted]} {probabilities[predicted]:.0%}{verdict}", fontsize=9, color=color
     )
     bars = right.bar(range(len(class_names)), probabilities, color="#999999")
-    bars[predicted].set_color("#b22222")
+    bars[predicted].set_color(WRONG_COLOR)
     if true_label is not None:
-        bars[true_label].set_color("#1f4e9c")
+        bars[true_label].set_color(RIGHT_COLOR)
     right.set_xticks(range(len(class_names)), class_names, rotation=40, ha="right", fontsize=8)
     right.set(ylim=(0, 1), ylabel="probability")
     figure.tight_layout()
@@ -155,19 +173,11 @@ def prediction_grid(
     images, predicted, true_labels, probabilities, class_names, columns: int = 5
 ) -> Figure:
     """Images labelled `predicted (true)`, blue when right and red when wrong."""
-    rows = max(1, int(np.ceil(len(images) / columns)))
-    figure, axes = plt.subplots(
-        rows, columns, figsize=(2.2 * columns, 2.5 * rows), layout="constrained", squeeze=False
-    )
-    for k, axis in enumerate(axes.ravel()):
-        if k >= len(images):
-            axis.axis("off")
-            continue
-        _show_image(axis, images[k])
-        right = predicted[k] == true_labels[k]
-        axis.set_title(
-            f"{class_names[predicted[k]]} {probabilities[k]:.0%}\n({class_names[true_labels[k]]})",
-            fontsize=8,
-            color="#1f4e9c" if right else "#b22222",
-        )
-    return figure
+    titles = [
+        f"{class_names[p]} {q:.0%}\n({class_names[t]})"
+        for p, t, q in zip(predicted, true_labels, probabilities, strict=True)
+    ]
+    colors = [
+        RIGHT_COLOR if p == t else WRONG_COLOR for p, t in zip(predicted, true_labels, strict=True)
+    ]
+    return image_grid(images, titles, colors, columns)
