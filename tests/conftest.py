@@ -99,3 +99,32 @@ def serve_folder():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync",
+    "--disable-component-update", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (no browser download). Skips when either is
+    missing, unless FMNIST_REQUIRE_BROWSER=1 (CI), where a missing browser fails."""
+    import shutil
+
+    executable = shutil.which("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if not executable or sync_playwright is None:
+        reason = "chromium (scripts/install-browser.sh) or playwright is not installed"
+        if os.environ.get("FMNIST_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()

@@ -17,6 +17,8 @@ import click
 from fmnist import __version__
 from fmnist.errors import FmnistError
 
+DEFAULT_MODEL = "cnn_bn"  # the default recipe: what `fmnist run` trains
+
 
 class Group(click.Group):
     """A click group that turns FmnistError into a one-line error and exit status 1."""
@@ -384,17 +386,84 @@ def report_answers(answers, class_names, as_json: bool, out: Path | None) -> Non
 
 
 @main.command("run")
+@click.option("--model", help="A model from `fmnist models` (default: cnn_bn, the default recipe).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML, YAML or JSON file of TrainConfig keys; flags override it.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), help="Maximum number of epochs.")
+@click.option("--runs-dir", type=click.Path(file_okay=False), help="Parent of run folders.")
+@click.option("--name", help="Run folder suffix (default: the model name).")
+@click.option("--seed", type=int, help="Seeds everything.")
+@click.option(
+    "--formats",
+    default="keras,h5,pkl",
+    show_default=True,
+    help="Model files to save and verify: any of keras, h5, pkl.",
+)
 @data_dir_option
-def run(data_dir: Path | None) -> None:
-    """The whole workflow. For now: locate or fetch the data, verify it, summarise it."""
-    from fmnist.data import load_dataset, locate, summarize
-    from fmnist.download import download
-    from fmnist.errors import DataError
+def run(model, config_file, epochs, runs_dir, name, seed, formats, data_dir) -> None:
+    """The whole workflow: verify the data, explore it, train, evaluate, save and verify the
+    model files, predict samples, write report.html."""
+    from fmnist.config import resolve_config
+    from fmnist.pipeline import run_pipeline
 
-    try:
-        _, folder = locate(data_dir)
-    except DataError:
-        folder = download()
-    if not print_checks(folder):
-        raise click.ClickException(f"{folder}: some files are not the published Fashion-MNIST")
-    print_summary(summarize(load_dataset("folder", folder)))
+    if model is None and config_file is None:
+        model = DEFAULT_MODEL
+    config = resolve_config(
+        config_file,
+        model=model,
+        epochs=epochs,
+        runs_dir=runs_dir,
+        name=name,
+        seed=seed,
+        data_dir=str(data_dir) if data_dir else None,
+    )
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    run_dir = run_pipeline(config, chosen, echo=click.echo)
+    print_run_summary(run_dir)
+    pipeline = json.loads((run_dir / "pipeline.json").read_text())
+    for saved in pipeline["saved"]:
+        verdict = "reload OK" if saved["ok"] else "reload FAILED"
+        click.echo(f"  {saved['file']:<12} {saved['bytes']:>12,} bytes  {verdict}")
+    click.echo(f"Report: {run_dir / 'report.html'}  (total {pipeline['timings_s']['total']:.0f}s)")
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report_command(run_dir: Path) -> None:
+    """Rebuild report.html from a run folder alone."""
+    from fmnist.report import write_report
+
+    click.echo(f"Wrote {write_report(run_dir)}")
+
+
+@main.group("runs", cls=Group, invoke_without_command=True)
+@click.option("--runs-dir", type=click.Path(path_type=Path), default="runs", show_default=True)
+@click.pass_context
+def runs_command(ctx: click.Context, runs_dir: Path) -> None:
+    """A leaderboard of the runs in a folder, best first (interrupted runs included)."""
+    if ctx.invoked_subcommand is None:
+        from fmnist.runs import format_leaderboard, leaderboard
+
+        click.echo(format_leaderboard(leaderboard(runs_dir)))
+
+
+@runs_command.command("compare")
+@click.argument("first", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("second", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="compare.png",
+    show_default=True,
+    help="Where to write the figure.",
+)
+def runs_compare(first: Path, second: Path, out: Path) -> None:
+    """Draw two runs' training curves on one figure."""
+    from fmnist.plots import save_figure
+    from fmnist.runs import compare_runs
+
+    click.echo(f"Wrote {save_figure(compare_runs(first, second), out)}")

@@ -177,10 +177,12 @@ class Predictor:
         return answers
 
 
-def save_answer_figures(answers: list[Answer], class_names, out: Path | str) -> list[Path]:
-    """For each answer: the 28 x 28 image the model saw, the image titled with its
-    prediction, and the image beside its probability bars; a blue/red grid of all answers
-    that have true labels."""
+def save_answer_figures(
+    answers: list[Answer], class_names, out: Path | str, per_image: int | None = None
+) -> list[Path]:
+    """For each answer (the first `per_image` of them, if given): the 28 x 28 image the
+    model saw, the image titled with its prediction, and the image beside its probability
+    bars; and a blue/red grid of all answers that have true labels."""
     from fmnist.plots import (
         image_with_probabilities,
         prediction_figure,
@@ -191,7 +193,7 @@ def save_answer_figures(answers: list[Answer], class_names, out: Path | str) -> 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for answer in answers:
+    for answer in answers[:per_image]:
         stem = Path(answer.source.replace("[", "-").rstrip("]")).stem
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
         Image.fromarray(answer.image.astype(np.uint8)).save(out / f"{stem}_28x28.png")

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from fmnist import __version__, callbacks
-from fmnist.artifacts import load_model
+from fmnist.artifacts import load_model, load_model_with_metadata, save_model
 from fmnist.augment import augment
 from fmnist.config import TrainConfig, config_to_dict, make_config
 from fmnist.data import Dataset, load_dataset, split_train_val
@@ -160,9 +160,12 @@ def create_run_dir(config: TrainConfig) -> Path:
     return run_dir
 
 
-def train(config: TrainConfig, dataset: Dataset | None = None, extra_callbacks=()) -> Path:
-    """Train a fresh run of `config`; returns its run folder."""
-    run_dir = create_run_dir(config)
+def train(
+    config: TrainConfig, dataset: Dataset | None = None, extra_callbacks=(), run_dir=None
+) -> Path:
+    """Train a fresh run of `config` (in `run_dir`, made by create_run_dir by default);
+    returns its run folder."""
+    run_dir = Path(run_dir) if run_dir else create_run_dir(config)
     callbacks.write_json(
         run_dir / "config.json",
         {
@@ -268,7 +271,10 @@ def measure(model, images, labels, tta: bool) -> dict:
 
 def finish(run_dir: Path, config: TrainConfig, splits: Splits, history: dict, state: dict):
     """Evaluate the best model, write metrics.json and the curves, mark the run finished."""
-    model = load_model(run_dir / "model.keras")
+    model, info = load_model_with_metadata(run_dir / "model.keras")
+    # Re-saved uncompiled: the optimizer's state (twice the weights' size) only serves resume,
+    # which has its own checkpoint.
+    save_model(model, run_dir / "model.keras", info.get("class_names"))
     metrics = {"model": config.model, "params": model.count_params(), "tta": config.tta}
     for split in ("val", "test"):
         x, y = getattr(splits, f"{split}_x"), getattr(splits, f"{split}_y")

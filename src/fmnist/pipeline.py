@@ -1,0 +1,129 @@
+"""The whole workflow in one call: data, exploration, training, evaluation, model files,
+sample predictions and the HTML report, all in one run folder.
+
+    >>> run_dir = run_pipeline(resolve_config(model="cnn_bn"), formats=("keras", "h5", "pkl"))
+
+What each stage found goes into `pipeline.json`, so `fmnist report RUN_DIR` can rebuild
+the report from the folder alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from fmnist.artifacts import convert, load_model, verify_models
+from fmnist.config import TrainConfig
+from fmnist.data import Dataset, load_dataset, locate
+from fmnist.download import download, verify_folder
+from fmnist.errors import DataError, FmnistError
+from fmnist.evaluate import evaluate_model, write_evaluation
+from fmnist.explore import write_exploration
+from fmnist.predict import Predictor, save_answer_figures
+from fmnist.report import write_report
+from fmnist.train import create_run_dir, train
+
+FORMATS = ("keras", "h5", "pkl")
+SAMPLE_PREDICTIONS = 15
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def data_checks(config: TrainConfig) -> tuple[Path, list[dict]]:
+    """Locate (or download) the four files and check each one's MD5."""
+    try:
+        _, folder = locate(config.data_dir)
+    except DataError:
+        folder = download()
+    checks = verify_folder(folder)
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        raise DataError(f"{bad[0].path or folder / bad[0].name}: {bad[0].problem}")
+    return folder, [{"file": c.name, "md5": c.md5, "ok": c.ok} for c in checks]
+
+
+def save_formats(run_dir: Path, formats, images: np.ndarray) -> list[dict]:
+    """model.<format> for each format, each reloaded and compared with model.keras."""
+    source, saved = run_dir / "model.keras", []
+    for name in formats:
+        if name not in FORMATS:
+            raise FmnistError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}")
+        path = source if name == "keras" else convert(source, run_dir / f"model.{name}")
+        check = verify_models(source, path, images, trust=True)  # pkl: we just wrote it
+        if name == "keras":
+            check = verify_models(source, None, images)  # its own saved-and-reloaded copy
+        saved.append({"file": path.name, "bytes": path.stat().st_size, **check})
+    return saved
+
+
+def sample_predictions(run_dir: Path, data: Dataset, seed: int) -> list[dict]:
+    predictor = Predictor.load(run_dir / "model.keras")
+    picks = np.random.default_rng(seed).choice(len(data.test_labels), SAMPLE_PREDICTIONS, False)
+    answers = predictor.answer(
+        data.test_images[picks], [f"test[{i}]" for i in picks], 3, data.test_labels[picks]
+    )
+    save_answer_figures(answers, predictor.class_names, run_dir / "predictions", per_image=3)
+    return [a.to_dict(predictor.class_names) for a in answers]
+
+
+def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -> Path:
+    """Every stage, in order, into one run folder; returns it."""
+    started, timings = time.perf_counter(), {}
+
+    def stage(name: str, since: float) -> float:
+        timings[name] = round(time.perf_counter() - since, 2)
+        echo(f"[{name}] done in {timings[name]:.1f}s")
+        return time.perf_counter()
+
+    t = time.perf_counter()
+    folder, checks = data_checks(config)
+    data = load_dataset("folder", folder)
+    t = stage("data", t)
+    run_dir = create_run_dir(config)
+    write_exploration(data, run_dir / "explore", seed=config.seed)
+    t = stage("explore", t)
+    train(config, data, run_dir=run_dir)
+    t = stage("train", t)
+    evaluation = evaluate_model(
+        load_model(run_dir / "model.keras"),
+        data.test_images,
+        data.test_labels,
+        data.class_names,
+        tta=config.tta,
+    )
+    write_evaluation(evaluation, run_dir, "test")
+    t = stage("evaluate", t)
+    saved = save_formats(run_dir, formats, data.test_images)
+    t = stage("save and verify", t)
+    predictions = sample_predictions(run_dir, data, config.seed)
+    t = stage("predict", t)
+    record = {
+        "data": {"folder": str(folder), "files": checks},
+        "saved": saved,
+        "predictions": predictions,
+        "timings_s": timings,
+        "environment": {
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+    }
+    record["timings_s"]["total"] = round(time.perf_counter() - started, 2)
+    (run_dir / "pipeline.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_report(run_dir)
+    stage("report", t)
+    return run_dir
