@@ -385,6 +385,54 @@ def report_answers(answers, class_names, as_json: bool, out: Path | None) -> Non
         click.echo(f"Saved the images and figures to {out}", err=as_json)
 
 
+@main.command("serve")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="A model file, or a run folder (its model.keras).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to bind; 0.0.0.0 exposes the service to the network.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--max-upload-mb",
+    type=click.FloatRange(min=0.001),
+    default=5.0,
+    show_default=True,
+    help="Largest request body accepted.",
+)
+@click.option(
+    "--max-megapixels",
+    type=click.FloatRange(min=0.001),
+    default=25.0,
+    show_default=True,
+    help="Largest image accepted, checked before decoding.",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="Allow browser pages from this origin (repeatable); CORS is off by default.",
+)
+@trust_option
+def serve_command(
+    model_path, host, port, max_upload_mb, max_megapixels, cors_origins, trust_pickle
+) -> None:
+    """Serve the model over HTTP: POST /v1/predict, a web page at /, API docs at /docs."""
+    from fmnist.serve import ServiceLimits, serve
+
+    limits = ServiceLimits(
+        max_upload_bytes=int(max_upload_mb * 1e6), max_pixels=int(max_megapixels * 1e6)
+    )
+    serve(model_path, host, port, trust_pickle, limits, cors_origins)
+
+
 @main.command("run")
 @click.option("--model", help="A model from `fmnist models` (default: cnn_bn, the default recipe).")
 @click.option(
