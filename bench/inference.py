@@ -1,0 +1,90 @@
+"""Inference speed: batch images per second, and single-image latency (p50, p99) through
+fmnist's Predictor, each against `model.predict` called the way the tutorials call it.
+
+    FMNIST_DATA_DIR=../shared/data/fashion-mnist python bench/inference.py --model runs/<run>
+
+Without --model it measures a freshly built default model (same architecture and cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+from common import data_dir, write_result  # noqa: E402
+from fmnist.data import load_dataset  # noqa: E402
+from fmnist.predict import Predictor  # noqa: E402
+
+
+def latencies(call, images, count: int) -> np.ndarray:
+    times = []
+    for k in range(count):
+        started = time.perf_counter()
+        call(images[k : k + 1])
+        times.append(time.perf_counter() - started)
+    return np.array(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="Model file or run folder (default: a fresh cnn_bn).")
+    parser.add_argument("--singles", type=int, default=300, help="Single-image calls timed.")
+    args = parser.parse_args()
+    if args.model:
+        path = args.model if args.model.endswith((".keras", ".h5")) else f"{args.model}/model.keras"
+        predictor = Predictor.load(path)
+    else:
+        from fmnist.models import create_model
+
+        predictor = Predictor(create_model("cnn_bn"))
+    model = predictor.model
+    images = load_dataset("folder", data_dir()).test_images
+    x = images[..., None].astype(np.float32)
+
+    predictor.probabilities(images[:64])  # trace once
+    model.predict(x[:64], verbose=0)
+    started = time.perf_counter()
+    predictor.probabilities(images)
+    batch_ours = len(images) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    model.predict(x, batch_size=32, verbose=0)  # Keras' default batch size
+    batch_keras = len(images) / (time.perf_counter() - started)
+
+    ours = latencies(predictor.probabilities, images, args.singles)
+    tutorial = latencies(
+        lambda one: model.predict(one.astype(np.float32)[..., None], verbose=0),
+        images,
+        max(50, args.singles // 3),
+    )
+    result = {
+        "model": args.model or "cnn_bn (untrained)",
+        "batch_images_per_s": {"predictor": round(batch_ours), "model.predict": round(batch_keras)},
+        "single_image_ms": {
+            "predictor": {
+                "p50": round(float(np.median(ours)), 3),
+                "p99": round(float(np.percentile(ours, 99)), 3),
+            },
+            "model.predict": {
+                "p50": round(float(np.median(tutorial)), 3),
+                "p99": round(float(np.percentile(tutorial, 99)), 3),
+            },
+        },
+        "single_image_speedup_p50": round(float(np.median(tutorial) / np.median(ours)), 1),
+    }
+    print(
+        f"batch prediction: Predictor {batch_ours:,.0f} images/s, model.predict(batch_size=32) "
+        f"{batch_keras:,.0f} images/s"
+    )
+    for name, row in result["single_image_ms"].items():
+        print(f"single image, {name:<13} p50 {row['p50']:8.3f} ms   p99 {row['p99']:8.3f} ms")
+    print(f"single-image speed-up (p50): {result['single_image_speedup_p50']}x")
+    write_result("inference", result)
+
+
+if __name__ == "__main__":
+    main()
