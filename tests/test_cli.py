@@ -243,3 +243,11 @@ def test_export_command(tiny_run, tmp_path):
                     tmp_path / "m.onnx")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m.onnx").stat().st_size > 1000
+
+
+def test_commands_print_no_tensorflow_start_up_noise():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-m", "fmnist", "models"], env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0 and "cnn_bn" in result.stdout
+    assert result.stderr == ""

@@ -9,7 +9,11 @@ and exit with status 1; usage errors exit with status 2 (click's convention).
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -29,6 +33,39 @@ class Group(click.Group):
         except FmnistError as error:
             click.echo(f"Error: {error}", err=True)
             ctx.exit(error.exit_code)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up chatter (absl and oneDNN notices, printed
+    before any log level applies) kept off the terminal; replayed if the import fails."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401 - imports TensorFlow, its backend
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def uses_tensorflow(command):
+    """Decorator for commands that need TensorFlow: import it quietly first."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        import_tensorflow_quietly()
+        return command(*args, **kwargs)
+
+    return run
 
 
 data_dir_option = click.option(
@@ -145,6 +182,7 @@ def explore_command(data_dir: Path | None, out: Path, seed: int, tsne: bool) -> 
 
 
 @main.command("models")
+@uses_tensorflow
 def models_command() -> None:
     """List the registered models with parameter counts and a one-line description."""
     from fmnist.models import describe_models
@@ -183,6 +221,7 @@ def models_command() -> None:
     help="Continue an interrupted run folder from its last finished epoch.",
 )
 @data_dir_option
+@uses_tensorflow
 def train_command(config_file, resume_dir, data_dir, **flags) -> None:
     """Train a model and write a run folder (config, history, model, metrics, curves)."""
     from fmnist.config import resolve_config
@@ -227,6 +266,7 @@ trust_option = click.option(
 @click.option("--tta", is_flag=True, help="Average with horizontally flipped images.")
 @trust_option
 @data_dir_option
+@uses_tensorflow
 def evaluate_command(path, split, out, as_json, tta, trust_pickle, data_dir) -> None:
     """Metrics, confusion matrix, per-class report, confused pairs, calibration of a model.
 
@@ -245,6 +285,7 @@ def evaluate_command(path, split, out, as_json, tta, trust_pickle, data_dir) -> 
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
 @trust_option
+@uses_tensorflow
 def convert_command(source: Path, target: Path, trust_pickle: bool) -> None:
     """Convert a model between .keras, .h5 and .pkl (chosen by extension)."""
     from fmnist.artifacts import convert
@@ -264,6 +305,7 @@ def convert_command(source: Path, target: Path, trust_pickle: bool) -> None:
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Where to write it.")
 @trust_option
+@uses_tensorflow
 def export_command(path: Path, export_format: str, out: Path, trust_pickle: bool) -> None:
     """Export a model for deployment through Keras' model.export."""
     from fmnist.artifacts import export_model
@@ -278,6 +320,7 @@ def export_command(path: Path, export_format: str, out: Path, trust_pickle: bool
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @trust_option
 @data_dir_option
+@uses_tensorflow
 def verify_command(first, second, as_json, trust_pickle, data_dir) -> None:
     """Compare two models' predictions on the test set (or one model with its own reloaded
     copy): label agreement and the largest probability difference."""
@@ -323,6 +366,7 @@ def verify_command(first, second, as_json, trust_pickle, data_dir) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
 @trust_option
 @data_dir_option
+@uses_tensorflow
 def predict_command(
     model_path, by_index, random_count, targets, top_k, as_json, out, seed, trust_pickle, data_dir
 ) -> None:
@@ -421,6 +465,7 @@ def report_answers(answers, class_names, as_json: bool, out: Path | None) -> Non
     help="Allow browser pages from this origin (repeatable); CORS is off by default.",
 )
 @trust_option
+@uses_tensorflow
 def serve_command(
     model_path, host, port, max_upload_mb, max_megapixels, cors_origins, trust_pickle
 ) -> None:
@@ -452,6 +497,7 @@ def serve_command(
     help="Model files to save and verify: any of keras, h5, pkl.",
 )
 @data_dir_option
+@uses_tensorflow
 def run(model, config_file, epochs, runs_dir, name, seed, formats, data_dir) -> None:
     """The whole workflow: verify the data, explore it, train, evaluate, save and verify the
     model files, predict samples, write report.html."""
@@ -509,6 +555,7 @@ def runs_command(ctx: click.Context, runs_dir: Path) -> None:
     show_default=True,
     help="Where to write the figure.",
 )
+@uses_tensorflow
 def runs_compare(first: Path, second: Path, out: Path) -> None:
     """Draw two runs' training curves on one figure."""
     from fmnist.plots import save_figure
