@@ -19,7 +19,9 @@ only once complete, so an interrupted save never destroys the previous good file
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -59,13 +61,27 @@ def temporary_sibling(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
 
 
+@contextlib.contextmanager
+def quiet_legacy_warnings():
+    """Keras warns through absl that .h5 is legacy, and that a model loaded uncompiled is
+    not compiled; fmnist chose both on purpose (see the module docstring)."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _write(model, path: Path, info: dict) -> None:
     suffix = path.suffix
     if suffix == ".pkl":
         with open(path, "wb") as stream:
             pickle.dump({"kind": PICKLE_KIND, "model": model, **info}, stream)
         return
-    model.save(path)
+    with quiet_legacy_warnings():
+        model.save(path)
     if suffix == ".keras":
         with zipfile.ZipFile(path, "a") as archive:
             archive.writestr(METADATA_ENTRY, json.dumps(info, indent=2))
@@ -145,7 +161,8 @@ def load_model_with_metadata(path: Path | str, compile: bool = False, trust: boo
     if path.suffix == ".pkl":
         return _load_pickle(path, trust)
     try:
-        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+        with quiet_legacy_warnings():
+            model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # Keras raises many types for a damaged archive
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ArtifactError(f"{path}: cannot load the model ({reason[:200]})") from None
