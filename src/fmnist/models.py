@@ -180,13 +180,16 @@ def _conv_bn(x, filters: int):
     flip=True,
     patience=0,
 )
-def cnn_bn(width: int = 32, dropout: float = 0.3):
+def cnn_bn(width: int = 32, dropout: float = 0.3, head: int = 0):
     from keras import layers
 
     pixels, x = _inputs(standardize=True)
     for filters in (width, 2 * width, 4 * width):
         x = layers.MaxPooling2D()(_conv_bn(x, filters))
-    x = layers.Dropout(dropout)(layers.Flatten()(x))
+    x = layers.Flatten()(x)
+    if head:  # a hidden dense layer: capacity for little compute (the convs dominate it)
+        x = layers.Dense(head, activation="relu")(layers.Dropout(dropout)(x))
+    x = layers.Dropout(dropout)(x)
     return _finish(pixels, x, "cnn_bn")
 
 
