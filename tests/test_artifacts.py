@@ -75,8 +75,9 @@ def test_convert_between_formats(tmp_path, model, images):
     h5 = artifacts.convert(source, tmp_path / "m.h5")
     pkl = artifacts.convert(h5, tmp_path / "m.pkl")
     back = artifacts.convert(pkl, tmp_path / "back.keras", trust=True)
-    np.testing.assert_array_equal(load_model(back).predict(images, verbose=0),
-                                  model.predict(images, verbose=0))  # fmt: skip
+    np.testing.assert_array_equal(
+        load_model(back).predict(images, verbose=0), model.predict(images, verbose=0)
+    )
     assert artifacts.read_metadata(back)["class_names"] == list(CLASS_NAMES)
 
 
@@ -88,8 +89,9 @@ def test_verify_round_trip_agrees_on_every_label(tmp_path, model, images, suffix
     assert result["max_probability_difference"] == 0.0
 
 
-@pytest.mark.parametrize("fmt, name", [("onnx", "m.onnx"), ("litert", "m.tflite"),
-                                       ("saved_model", "m_saved")])  # fmt: skip
+@pytest.mark.parametrize(
+    "fmt, name", [("onnx", "m.onnx"), ("litert", "m.tflite"), ("saved_model", "m_saved")]
+)
 def test_exports_agree_with_their_runtimes(tmp_path, model, images, fmt, name):
     source = save_model(model, tmp_path / "m.keras", CLASS_NAMES)
     exported = artifacts.export_model(source, fmt, tmp_path / name)

@@ -10,12 +10,17 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 @pytest.mark.parametrize(
-    "script", ["inference.py", "memory.py", "time_to_accuracy.py", "accuracy_table.py",
-               "load_test.py"],
-)  # fmt: skip
+    "script",
+    ["inference.py", "memory.py", "time_to_accuracy.py", "accuracy_table.py", "load_test.py"],
+)
 def test_benchmark_prints_its_help(script):
-    result = subprocess.run([sys.executable, str(BENCH / script), "--help"], cwd=BENCH,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), "--help"],
+        cwd=BENCH,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("usage:")
 

@@ -192,8 +192,17 @@ def test_bad_config_key_exits_1(tmp_path):
 
 @pytest.fixture
 def tiny_run(tmp_path, training_dir):
-    result = invoke("train", "--model", "mlp", "--epochs", "1", "--data-dir", training_dir,
-                    "--runs-dir", tmp_path / "runs")  # fmt: skip
+    result = invoke(
+        "train",
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--data-dir",
+        training_dir,
+        "--runs-dir",
+        tmp_path / "runs",
+    )
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / "runs").iterdir()
     return run_dir
@@ -225,8 +234,9 @@ def test_convert_verify_and_pickle_refusal(tiny_run, training_dir, tmp_path):
     assert refused.output.count("\n") == 1
     trusted = invoke("verify", pkl, "--trust-pickle", "--json", "--data-dir", training_dir)
     assert trusted.exit_code == 0 and json.loads(trusted.output)["label_agreement"] == 1.0
-    both = invoke("verify", tiny_run / "model.keras", pkl, "--trust-pickle", "--data-dir",
-                  training_dir)  # fmt: skip
+    both = invoke(
+        "verify", tiny_run / "model.keras", pkl, "--trust-pickle", "--data-dir", training_dir
+    )
     assert both.exit_code == 0 and "100.00% of 40 labels agree" in both.output
 
 
@@ -239,15 +249,17 @@ def test_truncated_model_is_one_line_exit_1(tiny_run, tmp_path):
 
 
 def test_export_command(tiny_run, tmp_path):
-    result = invoke("export", tiny_run / "model.keras", "--format", "onnx", "--out",
-                    tmp_path / "m.onnx")  # fmt: skip
+    result = invoke(
+        "export", tiny_run / "model.keras", "--format", "onnx", "--out", tmp_path / "m.onnx"
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m.onnx").stat().st_size > 1000
 
 
 def test_commands_print_no_tensorflow_start_up_noise():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    result = subprocess.run([sys.executable, "-m", "fmnist", "models"], env=env,
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "fmnist", "models"], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0 and "cnn_bn" in result.stdout
     assert result.stderr == ""

@@ -75,9 +75,13 @@ def test_write_evaluation_merges_into_metrics_json(tmp_path, fabricated):
     paths = write_evaluation(result, tmp_path, "test")
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test_accuracy"] == 0.5 and saved["evaluation"]["test"]["images"] == 500
-    assert {p.name for p in paths} >= {"confusion_matrix_test.csv", "per_class_test.csv",
-                                       "confusion_matrix_test.png", "misclassified_test.png",
-                                       "reliability_test.png"}  # fmt: skip
+    assert {p.name for p in paths} >= {
+        "confusion_matrix_test.csv",
+        "per_class_test.csv",
+        "confusion_matrix_test.png",
+        "misclassified_test.png",
+        "reliability_test.png",
+    }
     rows = (tmp_path / "confusion_matrix_test.csv").read_text().splitlines()
     assert rows[0].split(",")[1:] == list(NAMES) and len(rows) == 11
     normalized = (tmp_path / "confusion_matrix_normalized_test.csv").read_text().splitlines()

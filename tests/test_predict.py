@@ -115,9 +115,22 @@ def model_file(tmp_path, predictor):
 
 def test_command_on_test_indices_json(tmp_path, model_file, isolated_env):
     folder = write_folder(tmp_path / "d", make_arrays())
-    result = CliRunner().invoke(main, ["predict", "--model", str(model_file), "--index", "0",
-                                       "7", "--json", "--data-dir", str(folder), "--out",
-                                       str(tmp_path / "out")])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "predict",
+            "--model",
+            str(model_file),
+            "--index",
+            "0",
+            "7",
+            "--json",
+            "--data-dir",
+            str(folder),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     answers = json.loads(result.output[: result.output.rindex("]") + 1])
     assert [a["source"] for a in answers] == ["test[0]", "test[7]"]
@@ -131,8 +144,18 @@ def test_command_on_files_reports_bad_ones_and_exits_1(tmp_path, model_file):
     product_photo(300, 200).save(good)
     bad = tmp_path / "empty.jpg"
     bad.write_bytes(b"")
-    result = CliRunner().invoke(main, ["predict", "--model", str(model_file), str(good), str(bad),
-                                       "--out", str(tmp_path / "out")])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "predict",
+            "--model",
+            str(model_file),
+            str(good),
+            str(bad),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 1
     assert f"{good}: " in result.output and "empty.jpg: not a readable image" in result.output
     seen = np.asarray(Image.open(tmp_path / "out" / "boot_28x28.png"))

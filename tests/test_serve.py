@@ -112,12 +112,21 @@ BAD_REQUESTS = {
     "json list": (dict(json=[1, 2, 3]), 422),
     "values out of range": (dict(json={"pixels": [[300] * 28] * 28}), 422),
     "negative values": (dict(json={"pixels": [[-1] * 28] * 28}), 422),
-    "nan": (dict(content=b'{"pixels": [' + b",".join([b"[" + b",".join([b"NaN"] * 28) + b"]"] * 28)
-                 + b"]}", headers={"content-type": "application/json"}), 422),
+    "nan": (
+        dict(
+            content=b'{"pixels": ['
+            + b",".join([b"[" + b",".join([b"NaN"] * 28) + b"]"] * 28)
+            + b"]}",
+            headers={"content-type": "application/json"},
+        ),
+        422,
+    ),
     "invalid json": (dict(content=b"{pixels", headers={"content-type": "application/json"}), 400),
-    "malformed multipart": (dict(content=b"--x\r\nbroken", headers={
-        "content-type": "multipart/form-data; boundary=x"}), 422),
-}  # fmt: skip
+    "malformed multipart": (
+        dict(content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data; boundary=x"}),
+        422,
+    ),
+}
 
 
 @pytest.mark.parametrize("case", list(BAD_REQUESTS))
@@ -174,8 +183,10 @@ def server(tmp_path_factory, model):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(
         [sys.executable, "-m", "fmnist", "serve", "--model", str(path), "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -197,8 +208,9 @@ def server(tmp_path_factory, model):
 
 def test_real_server_answers_a_real_request(server):
     body = json.dumps({"pixels": [[0] * 28] * 28}).encode()
-    request = urllib.request.Request(f"{server}/v1/predict", body,
-                                     {"content-type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        f"{server}/v1/predict", body, {"content-type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as reply:
         answer = json.loads(reply.read())
     assert reply.status == 200 and answer["predictions"][0]["top_k"][0]["class"] in CLASS_NAMES
@@ -212,8 +224,9 @@ def test_page_uploads_a_photo_and_draws_in_a_browser(server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1100, "height": 800})
     page.goto(server + "/")
     page.set_input_files("#file", str(photo))
-    page.wait_for_function("document.getElementById('result').textContent.includes('%')",
-                           timeout=30_000)  # fmt: skip
+    page.wait_for_function(
+        "document.getElementById('result').textContent.includes('%')", timeout=30_000
+    )
     result = page.text_content("#result")
     assert any(name in result for name in CLASS_NAMES)
     assert page.locator("#bars .bar").count() == 10
@@ -227,7 +240,8 @@ def test_page_uploads_a_photo_and_draws_in_a_browser(server, browser, tmp_path):
     page.mouse.move(box["x"] + 220, box["y"] + 220, steps=8)
     page.mouse.up()
     page.click("#predict-drawing")
-    page.wait_for_function("document.getElementById('result').textContent.includes('%')",
-                           timeout=30_000)  # fmt: skip
+    page.wait_for_function(
+        "document.getElementById('result').textContent.includes('%')", timeout=30_000
+    )
     assert any(name in page.text_content("#result") for name in CLASS_NAMES)
     page.close()

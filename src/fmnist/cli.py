@@ -102,14 +102,10 @@ def data_download(data_dir: Path | None, quiet: bool) -> None:
 
 
 def print_checks(folder: Path) -> bool:
-    from fmnist.download import verify_folder
+    from fmnist.download import format_checks, verify_folder
 
     checks = verify_folder(folder)
-    click.echo(f"Verifying {folder}")
-    for check in checks:
-        shown = check.path.name if check.path else check.name
-        verdict = "OK" if check.ok else f"BAD  {check.problem}"
-        click.echo(f"  {shown:<28} {check.md5 or '-':<32}  {verdict}")
+    click.echo(format_checks(folder, checks))
     return all(check.ok for check in checks)
 
 
@@ -124,20 +120,6 @@ def data_verify(data_dir: Path | None) -> None:
         raise click.ClickException(f"{folder}: some files are not the published Fashion-MNIST")
 
 
-def print_summary(summary: dict) -> None:
-    click.echo(f"Source: {summary['source']}  ({summary['location']})")
-    splits = summary["splits"]
-    for split, info in splits.items():
-        click.echo(
-            f"{split:<5}  images {tuple(info['images_shape'])} {info['images_dtype']}  "
-            f"labels {tuple(info['labels_shape'])} {info['labels_dtype']}  "
-            f"pixel mean {info['pixel_mean']:.2f}  std {info['pixel_std']:.2f}"
-        )
-    click.echo(f"\n{'class':<12} {'train':>7} {'test':>7}")
-    for name, train_count in splits["train"]["class_counts"].items():
-        click.echo(f"{name:<12} {train_count:>7} {splits['test']['class_counts'][name]:>7}")
-
-
 @data.command("info")
 @data_dir_option
 @click.option(
@@ -150,13 +132,10 @@ def print_summary(summary: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def data_info(data_dir: Path | None, source: str, as_json: bool) -> None:
     """Shapes, dtypes, class counts per split, pixel mean and std."""
-    from fmnist.data import load_dataset, summarize
+    from fmnist.data import format_summary, load_dataset, summarize
 
     summary = summarize(load_dataset(source, data_dir, progress=not as_json))
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-    else:
-        print_summary(summary)
+    click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
 
 
 @main.command("explore")
@@ -236,15 +215,9 @@ def train_command(config_file, resume_dir, data_dir, **flags) -> None:
 
 
 def print_run_summary(run_dir: Path) -> None:
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    val = f"{metrics['val_accuracy']:.4f}" if "val_accuracy" in metrics else "-"
-    click.echo(
-        f"\n{metrics['model']}: test accuracy {metrics['test_accuracy']:.4f}  "
-        f"(validation {val}, best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, "
-        f"stopped by {metrics['stopped_by']}, {metrics['wall_time_s']:.0f}s, "
-        f"{metrics['train_images_per_s']:.0f} images/s)"
-    )
-    click.echo(f"Run folder: {run_dir}")
+    from fmnist.runs import format_run_summary
+
+    click.echo(format_run_summary(run_dir))
 
 
 trust_option = click.option(
@@ -389,25 +362,15 @@ def predict_command(
 
 
 def predict_test_images(predictor, targets, random_count, seed, top_k, data_dir):
-    import numpy as np
-
     from fmnist.data import load_dataset
+    from fmnist.predict import answer_test_images, pick_test_indices
 
     data = load_dataset(data_dir=data_dir)
-    if random_count:
-        rng = np.random.default_rng(seed)
-        indices = rng.choice(len(data.test_labels), size=random_count, replace=False).tolist()
-    else:
-        try:
-            indices = [int(t) for t in targets]
-        except ValueError:
-            raise click.UsageError(f"--index takes integers, got {' '.join(targets)}") from None
-        bad = [i for i in indices if not 0 <= i < len(data.test_labels)]
-        if bad:
-            raise click.UsageError(f"test index {bad[0]} is outside 0-{len(data.test_labels) - 1}")
-    return predictor.answer(
-        data.test_images[indices], [f"test[{i}]" for i in indices], top_k, data.test_labels[indices]
-    )
+    try:
+        indices = pick_test_indices(len(data.test_labels), targets, random_count, seed)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    return answer_test_images(predictor, data, indices, top_k)
 
 
 def report_answers(answers, class_names, as_json: bool, out: Path | None) -> None:
@@ -417,11 +380,7 @@ def report_answers(answers, class_names, as_json: bool, out: Path | None) -> Non
         if answer.error:
             click.echo(f"Error: {answer.error}", err=True)
         elif not as_json:
-            top = ", ".join(f"{name} {p:.1%}" for name, p in answer.top)
-            truth = (
-                "" if answer.true_label is None else f"  (true: {class_names[answer.true_label]})"
-            )
-            click.echo(f"{answer.source}: {top}{truth}")
+            click.echo(answer.describe(class_names))
     if out:
         from fmnist.predict import save_answer_figures
 

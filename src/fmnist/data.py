@@ -257,6 +257,22 @@ def summarize(dataset: Dataset) -> dict:
     return summary
 
 
+def format_summary(summary: dict) -> str:
+    """The summary as a readable table, for the terminal."""
+    lines = [f"Source: {summary['source']}  ({summary['location']})"]
+    splits = summary["splits"]
+    for split, info in splits.items():
+        lines.append(
+            f"{split:<5}  images {tuple(info['images_shape'])} {info['images_dtype']}  "
+            f"labels {tuple(info['labels_shape'])} {info['labels_dtype']}  "
+            f"pixel mean {info['pixel_mean']:.2f}  std {info['pixel_std']:.2f}"
+        )
+    lines.append(f"\n{'class':<12} {'train':>7} {'test':>7}")
+    for name, train_count in splits["train"]["class_counts"].items():
+        lines.append(f"{name:<12} {train_count:>7} {splits['test']['class_counts'][name]:>7}")
+    return "\n".join(lines)
+
+
 __all__ = [
     "CLASS_NAMES", "MD5", "Dataset", "load_dataset", "split_train_val", "scale_pixels",
     "standardize", "summarize", "locate", "download",

@@ -116,6 +116,16 @@ def verify_folder(folder: Path) -> list[FileCheck]:
     return [check_file(Path(folder), name) for name in MD5]
 
 
+def format_checks(folder: Path, checks: list[FileCheck]) -> str:
+    """One line per file: name, MD5, OK or what is wrong."""
+    lines = [f"Verifying {folder}"]
+    for check in checks:
+        shown = check.path.name if check.path else check.name
+        verdict = "OK" if check.ok else f"BAD  {check.problem}"
+        lines.append(f"  {shown:<28} {check.md5 or '-':<32}  {verdict}")
+    return "\n".join(lines)
+
+
 def folder_is_verified(folder: Path, raise_on_mismatch: bool = False) -> bool:
     """True when all four files are present and right. A present but wrong file is
     reported (raise_on_mismatch) or treated as absent."""

@@ -25,7 +25,7 @@ from fmnist.download import download, verify_folder
 from fmnist.errors import DataError, FmnistError
 from fmnist.evaluate import evaluate_model, write_evaluation
 from fmnist.explore import write_exploration
-from fmnist.predict import Predictor, save_answer_figures
+from fmnist.predict import Predictor, answer_test_images, pick_test_indices, save_answer_figures
 from fmnist.report import write_report
 from fmnist.train import create_run_dir, train
 
@@ -72,10 +72,8 @@ def save_formats(run_dir: Path, formats, images: np.ndarray) -> list[dict]:
 
 def sample_predictions(run_dir: Path, data: Dataset, seed: int) -> list[dict]:
     predictor = Predictor.load(run_dir / "model.keras")
-    picks = np.random.default_rng(seed).choice(len(data.test_labels), SAMPLE_PREDICTIONS, False)
-    answers = predictor.answer(
-        data.test_images[picks], [f"test[{i}]" for i in picks], 3, data.test_labels[picks]
-    )
+    indices = pick_test_indices(len(data.test_labels), random_count=SAMPLE_PREDICTIONS, seed=seed)
+    answers = answer_test_images(predictor, data, indices)
     save_answer_figures(answers, predictor.class_names, run_dir / "predictions", per_image=3)
     return [a.to_dict(predictor.class_names) for a in answers]
 

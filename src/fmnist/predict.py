@@ -107,6 +107,12 @@ class Answer:
     true_label: int | None = None
     error: str = ""
 
+    def describe(self, class_names) -> str:
+        """One line: the source, the top classes, the true class when known."""
+        top = ", ".join(f"{name} {p:.1%}" for name, p in self.top)
+        truth = "" if self.true_label is None else f"  (true: {class_names[self.true_label]})"
+        return f"{self.source}: {top}{truth}"
+
     def to_dict(self, class_names) -> dict:
         result = {"source": self.source}
         if self.error:
@@ -175,6 +181,26 @@ class Predictor:
             for slot, result in zip(readable, found, strict=True):
                 answers[slot] = result
         return answers
+
+
+def pick_test_indices(count: int, targets=(), random_count=None, seed: int = 0) -> list[int]:
+    """Test-set indices: `random_count` random ones, or `targets` checked to be in range."""
+    if random_count:
+        return np.random.default_rng(seed).choice(count, size=random_count, replace=False).tolist()
+    try:
+        indices = [int(t) for t in targets]
+    except ValueError:
+        raise ValueError(f"--index takes integers, got {' '.join(map(str, targets))}") from None
+    bad = [i for i in indices if not 0 <= i < count]
+    if bad:
+        raise ValueError(f"test index {bad[0]} is outside 0-{count - 1}")
+    return indices
+
+
+def answer_test_images(predictor: Predictor, data, indices: list[int], k: int = 3) -> list[Answer]:
+    """Answers for test images, with their true labels."""
+    sources = [f"test[{i}]" for i in indices]
+    return predictor.answer(data.test_images[indices], sources, k, data.test_labels[indices])
 
 
 def save_answer_figures(

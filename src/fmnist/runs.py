@@ -49,6 +49,17 @@ def run_row(folder: Path) -> dict:
     }
 
 
+def format_run_summary(run_dir: Path) -> str:
+    """Two lines on a finished run: its accuracy, how training went, where it is."""
+    m = _json(Path(run_dir) / "metrics.json")
+    val = f"{m['val_accuracy']:.4f}" if "val_accuracy" in m else "-"
+    return (
+        f"\n{m['model']}: test accuracy {m['test_accuracy']:.4f}  (validation {val}, best epoch "
+        f"{m['best_epoch']} of {m['epochs_run']}, stopped by {m['stopped_by']}, "
+        f"{m['wall_time_s']:.0f}s, {m['train_images_per_s']:.0f} images/s)\nRun folder: {run_dir}"
+    )
+
+
 def leaderboard(runs_dir: Path | str = "runs") -> list[dict]:
     """Every run under `runs_dir`, best test accuracy first; unfinished runs last."""
     runs_dir = Path(runs_dir)
