@@ -167,20 +167,22 @@ def _conv_bn(x, filters: int):
     return layers.ReLU()(layers.BatchNormalization()(x))
 
 
-# The default recipe: what `fmnist run` trains. The wide layers run after pooling (14x14,
+# The default recipe: what `fmnist run` trains. The convolutions run after pooling (14x14,
 # 7x7), which keeps it near 8 M multiply-adds per image: minutes, not hours, on 2 CPU cores.
+# The model underfits with augmentation, so capacity goes where it is cheap: a dense layer.
 @register_model(
-    "CNN with batch norm (32, 64, 128 filters), shift+flip augmentation, one-cycle LR",
-    epochs=15,
+    "CNN with batch norm (32, 64, 128 filters), dense 256, shift+flip, one-cycle LR, flip TTA",
+    epochs=20,
     batch_size=128,
     learning_rate=3e-3,
     schedule="onecycle",
     label_smoothing=0.1,
     shift=2,
     flip=True,
+    tta=True,
     patience=0,
 )
-def cnn_bn(width: int = 32, dropout: float = 0.3, head: int = 0):
+def cnn_bn(width: int = 32, dropout: float = 0.3, head: int = 256):
     from keras import layers
 
     pixels, x = _inputs(standardize=True)
