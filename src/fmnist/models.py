@@ -172,7 +172,7 @@ def _conv_bn(x, filters: int):
 # The model underfits with augmentation, so capacity goes where it is cheap: a dense layer.
 @register_model(
     "CNN with batch norm (32, 64, 128 filters), dense 256, shift+flip, one-cycle LR, flip TTA",
-    epochs=20,
+    epochs=25,
     batch_size=128,
     learning_rate=3e-3,
     schedule="onecycle",
