@@ -39,6 +39,15 @@ def write_folder(folder: Path, arrays: dict[str, np.ndarray], gzipped: bool = Tr
     return folder
 
 
+def built_model(name: str):
+    """A registered model, called once so that it is built (exporters need that)."""
+    from fmnist.models import create_model
+
+    model = create_model(name)
+    model(np.zeros((1, 28, 28, 1), np.float32))
+    return model
+
+
 @pytest.fixture
 def arrays() -> dict[str, np.ndarray]:
     return make_arrays()

@@ -3,17 +3,15 @@
 import numpy as np
 import pytest
 
+from conftest import built_model
 from fmnist import artifacts
 from fmnist.artifacts import ArtifactError, load_model, load_model_with_metadata, save_model
 from fmnist.data import CLASS_NAMES
-from fmnist.models import create_model
 
 
 @pytest.fixture(scope="module")
 def model():
-    model = create_model("cnn_bn")
-    model(np.zeros((1, 28, 28, 1), np.float32))
-    return model
+    return built_model("cnn_bn")
 
 
 @pytest.fixture(scope="module")

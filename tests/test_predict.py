@@ -7,11 +7,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import make_arrays, write_folder
+from conftest import built_model, make_arrays, write_folder
 from fmnist.artifacts import save_model
 from fmnist.cli import main
 from fmnist.data import CLASS_NAMES
-from fmnist.models import create_model
 from fmnist.predict import PhotoError, Predictor, load_photo, prepare_photo
 
 
@@ -79,9 +78,7 @@ def test_unreadable_files_are_named(tmp_path):
 
 @pytest.fixture(scope="module")
 def predictor():
-    model = create_model("cnn")
-    model(np.zeros((1, 28, 28, 1), np.float32))
-    return Predictor(model, CLASS_NAMES)
+    return Predictor(built_model("cnn"), CLASS_NAMES)
 
 
 def test_predictor_equals_model_predict(predictor):

@@ -14,10 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, built_model
 from fmnist.artifacts import save_model
 from fmnist.data import CLASS_NAMES
-from fmnist.models import create_model
 from fmnist.predict import Predictor
 from fmnist.serve import ServiceLimits, create_app
 
@@ -34,9 +33,7 @@ def png(width=120, height=160, mode="RGB", fmt="PNG") -> bytes:
 
 @pytest.fixture(scope="module")
 def model():
-    model = create_model("cnn")
-    model(np.zeros((1, 28, 28, 1), np.float32))
-    return model
+    return built_model("cnn")
 
 
 @pytest.fixture(scope="module")
