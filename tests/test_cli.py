@@ -116,15 +116,22 @@ def test_models_lists_every_model_with_parameters():
     assert "130,890" in next(line for line in lines if line.startswith("cnn "))
 
 
+def train_run(runs_dir, *args):
+    """`fmnist train ARGS --runs-dir RUNS_DIR`, which must succeed; (result, run folder)."""
+    result = invoke("train", *args, "--runs-dir", runs_dir)
+    assert result.exit_code == 0, result.output
+    (run_dir,) = runs_dir.iterdir()
+    return result, run_dir
+
+
 @pytest.fixture
 def training_dir(tmp_path):
     return write_folder(tmp_path / "training", make_arrays(200, 40))
 
 
 def test_train_command_writes_a_run_and_prints_its_folder(tmp_path, training_dir):
-    synthetic_dir = training_dir
-    result = invoke(
-        "train",
+    result, run_dir = train_run(
+        tmp_path / "runs",
         "--model",
         "mlp",
         "--epochs",
@@ -132,41 +139,26 @@ def test_train_command_writes_a_run_and_prints_its_folder(tmp_path, training_dir
         "--batch-size",
         "16",
         "--data-dir",
-        synthetic_dir,
-        "--runs-dir",
-        tmp_path / "runs",
+        training_dir,
         "--name",
         "t",
     )
-    assert result.exit_code == 0, result.output
     assert "mlp: test accuracy" in result.output
-    (run_dir,) = (tmp_path / "runs").iterdir()
     assert run_dir.name.endswith("-t") and f"Run folder: {run_dir}" in result.output
     config = json.loads((run_dir / "config.json").read_text())["config"]
     assert (config["epochs"], config["batch_size"], config["data_dir"]) == (
         1,
         16,
-        str(synthetic_dir),
+        str(training_dir),
     )
 
 
 def test_train_config_file_and_flag_override(tmp_path, training_dir):
-    synthetic_dir = training_dir
     path = tmp_path / "c.yaml"
     path.write_text("model: mlp\nepochs: 3\nbatch_size: 16\n")
-    result = invoke(
-        "train",
-        "--config",
-        path,
-        "--epochs",
-        "1",
-        "--data-dir",
-        synthetic_dir,
-        "--runs-dir",
-        tmp_path / "runs",
+    _, run_dir = train_run(
+        tmp_path / "runs", "--config", path, "--epochs", "1", "--data-dir", training_dir
     )
-    assert result.exit_code == 0, result.output
-    (run_dir,) = (tmp_path / "runs").iterdir()
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 1
 
 
@@ -192,20 +184,9 @@ def test_bad_config_key_exits_1(tmp_path):
 
 @pytest.fixture
 def tiny_run(tmp_path, training_dir):
-    result = invoke(
-        "train",
-        "--model",
-        "mlp",
-        "--epochs",
-        "1",
-        "--data-dir",
-        training_dir,
-        "--runs-dir",
-        tmp_path / "runs",
-    )
-    assert result.exit_code == 0, result.output
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    return run_dir
+    return train_run(
+        tmp_path / "runs", "--model", "mlp", "--epochs", "1", "--data-dir", training_dir
+    )[1]
 
 
 def test_evaluate_a_run_folder_json(tiny_run, training_dir):

@@ -25,6 +25,14 @@ def write_json(path: Path, value) -> None:
     os.replace(temporary, path)
 
 
+def read_json_or_empty(path: Path) -> dict:
+    """A run folder's JSON file, or {} when it is missing or unreadable (an unfinished run)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
 def write_history(path: Path, history: dict[str, list[float]]) -> None:
     """history.csv, one row per epoch, atomically."""
     keys = list(history)

@@ -15,6 +15,7 @@ import os
 from html import escape
 from pathlib import Path
 
+from fmnist.callbacks import read_json_or_empty
 from fmnist.errors import FmnistError
 
 STYLE = """
@@ -51,13 +52,6 @@ SECTIONS = (
 )
 
 
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
 def image(path: Path, alt: str) -> str:
     if not path.is_file():
         return f'<p class="note">{escape(alt)}: not in this run folder.</p>'
@@ -87,7 +81,7 @@ def config_section(run: dict) -> str:
 
 
 def data_section(run: dict, folder: Path) -> str:
-    stats = read_json(folder / "explore" / "stats.json")
+    stats = read_json_or_empty(folder / "explore" / "stats.json")
     if not stats:
         return '<p class="note">No exploration in this run (fmnist run adds it).</p>'
     rows = []
@@ -224,12 +218,12 @@ def environment_section(run: dict) -> str:
 def build_report(folder: Path | str) -> str:
     """The report's HTML for the run folder `folder`."""
     folder = Path(folder)
-    metrics = read_json(folder / "metrics.json")
+    metrics = read_json_or_empty(folder / "metrics.json")
     run = {
-        "config": read_json(folder / "config.json"),
+        "config": read_json_or_empty(folder / "config.json"),
         "metrics": metrics,
         "evaluation": metrics.get("evaluation", {}).get("test", {}),
-        "pipeline": read_json(folder / "pipeline.json"),
+        "pipeline": read_json_or_empty(folder / "pipeline.json"),
     }
     plots = folder / "plots"
     bodies = {

@@ -6,27 +6,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from fmnist.callbacks import read_history
+from fmnist.callbacks import read_history, read_json_or_empty
 from fmnist.errors import FmnistError
 from fmnist.plots import TRAIN_COLOR, VAL_COLOR, plt
 
 
-def _json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
 def run_row(folder: Path) -> dict:
     """One leaderboard row from a run folder's own files."""
-    config = _json(folder / "config.json")
-    metrics, state = _json(folder / "metrics.json"), _json(folder / "state.json")
+    config = read_json_or_empty(folder / "config.json")
+    metrics, state = (
+        read_json_or_empty(folder / "metrics.json"),
+        read_json_or_empty(folder / "state.json"),
+    )
     history = read_history(folder / "history.csv")
     status = state.get("status", "unknown")
     val = metrics.get("val_accuracy")
@@ -51,7 +46,7 @@ def run_row(folder: Path) -> dict:
 
 def format_run_summary(run_dir: Path) -> str:
     """Two lines on a finished run: its accuracy, how training went, where it is."""
-    m = _json(Path(run_dir) / "metrics.json")
+    m = read_json_or_empty(Path(run_dir) / "metrics.json")
     val = f"{m['val_accuracy']:.4f}" if "val_accuracy" in m else "-"
     return (
         f"\n{m['model']}: test accuracy {m['test_accuracy']:.4f}  (validation {val}, best epoch "

@@ -11,6 +11,7 @@ checkpoint, from which `resume` continues.
 
 from __future__ import annotations
 
+import json
 import math
 import platform
 import sys
@@ -186,8 +187,8 @@ def resume(run_dir: Path | str, dataset: Dataset | None = None, extra_callbacks=
     for name in ("config.json", "state.json"):
         if not (run_dir / name).is_file():
             raise FmnistError(f"{run_dir}: not a run folder (no {name})")
-    config = make_config(read_json(run_dir / "config.json")["config"])
-    state = read_json(run_dir / "state.json")
+    config = make_config(json.loads((run_dir / "config.json").read_text())["config"])
+    state = json.loads((run_dir / "state.json").read_text())
     if state.get("status") == "finished":
         raise FmnistError(f"{run_dir}: this run finished; nothing to resume")
     history = {
@@ -199,12 +200,6 @@ def resume(run_dir: Path | str, dataset: Dataset | None = None, extra_callbacks=
     )
     state["status"] = "running"
     return fit(run_dir, config, dataset, state, history, model, extra_callbacks)
-
-
-def read_json(path: Path) -> dict:
-    import json
-
-    return json.loads(path.read_text())
 
 
 def fit(run_dir, config, dataset, state, history, model, extra_callbacks) -> Path:
