@@ -143,3 +143,13 @@ def test_leaderboard_reads_finished_and_interrupted_runs(tmp_path, pipeline_run)
         ],
     )
     assert compared.exit_code == 0 and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_and_leaderboard_do_not_load_tensorflow():
+    """`fmnist report` and `fmnist runs` read files only: they start in a moment."""
+    import subprocess
+    import sys
+
+    code = "import sys, fmnist.report, fmnist.runs; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

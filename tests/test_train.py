@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import make_arrays
-from fmnist.callbacks import GapStop, ResumableEarlyStopping, gap_exceeded, read_history
+from fmnist.callbacks import GapStop, ResumableEarlyStopping, gap_exceeded
 from fmnist.config import resolve_config
 from fmnist.data import Dataset
+from fmnist.runfiles import read_history
 from fmnist.train import TrainingInterrupted, resume, train
 
 

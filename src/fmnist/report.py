@@ -15,8 +15,8 @@ import os
 from html import escape
 from pathlib import Path
 
-from fmnist.callbacks import read_json_or_empty
 from fmnist.errors import FmnistError
+from fmnist.runfiles import read_json_or_empty
 
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;margin:0;

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from fmnist.callbacks import read_history, read_json_or_empty
 from fmnist.errors import FmnistError
 from fmnist.plots import TRAIN_COLOR, VAL_COLOR, plt
+from fmnist.runfiles import read_history, read_json_or_empty
 
 
 def run_row(folder: Path) -> dict:

@@ -30,6 +30,7 @@ from fmnist.data import Dataset, load_dataset, split_train_val
 from fmnist.errors import FmnistError
 from fmnist.models import create_model, predict_probabilities
 from fmnist.plots import save_figure, training_curves
+from fmnist.runfiles import read_history, write_json
 
 
 class TrainingInterrupted(FmnistError):
@@ -167,7 +168,7 @@ def train(
     """Train a fresh run of `config` (in `run_dir`, made by create_run_dir by default);
     returns its run folder."""
     run_dir = Path(run_dir) if run_dir else create_run_dir(config)
-    callbacks.write_json(
+    write_json(
         run_dir / "config.json",
         {
             "config": config_to_dict(config),
@@ -177,7 +178,7 @@ def train(
         },
     )
     state = {"status": "running", "epochs_done": 0}
-    callbacks.write_json(run_dir / "state.json", state)
+    write_json(run_dir / "state.json", state)
     return fit(run_dir, config, dataset, state, {}, None, extra_callbacks)
 
 
@@ -192,8 +193,7 @@ def resume(run_dir: Path | str, dataset: Dataset | None = None, extra_callbacks=
     if state.get("status") == "finished":
         raise FmnistError(f"{run_dir}: this run finished; nothing to resume")
     history = {
-        k: v[: state["epochs_done"]]
-        for k, v in callbacks.read_history(run_dir / "history.csv").items()
+        k: v[: state["epochs_done"]] for k, v in read_history(run_dir / "history.csv").items()
     }
     model = (
         load_model(run_dir / state["checkpoint"], compile=True) if state["epochs_done"] else None
@@ -235,7 +235,7 @@ def fit(run_dir, config, dataset, state, history, model, extra_callbacks) -> Pat
         )
     except KeyboardInterrupt:
         state["status"] = "interrupted"
-        callbacks.write_json(run_dir / "state.json", state)
+        write_json(run_dir / "state.json", state)
         raise TrainingInterrupted(
             f"interrupted after {state['epochs_done']} finished epochs; resume with: "
             f"fmnist train --resume {run_dir}"
@@ -288,7 +288,7 @@ def finish(run_dir: Path, config: TrainConfig, splits: Splits, history: dict, st
         train_images_per_s=round(len(splits.train_y) * epochs / max(seconds, 1e-9), 1),
         validated_on="test" if config.validate_on_test else "validation split",
     )
-    callbacks.write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / "metrics.json", metrics)
     save_figure(
         training_curves(history, f"{config.model}: {run_dir.name}"),
         run_dir / "plots" / "training_curves.png",
@@ -298,5 +298,5 @@ def finish(run_dir: Path, config: TrainConfig, splits: Splits, history: dict, st
         (run_dir / state.pop("checkpoint")).unlink(missing_ok=True)
     if (run_dir / "checkpoints").is_dir() and not any((run_dir / "checkpoints").iterdir()):
         (run_dir / "checkpoints").rmdir()
-    callbacks.write_json(run_dir / "state.json", state)
+    write_json(run_dir / "state.json", state)
     return metrics
