@@ -7,11 +7,20 @@ import numpy as np
 import pytest
 
 from conftest import make_arrays
+from fmnist import train as train_module
 from fmnist.callbacks import GapStop, ResumableEarlyStopping, gap_exceeded
-from fmnist.config import resolve_config
+from fmnist.config import ConfigError, resolve_config
 from fmnist.data import Dataset
+from fmnist.models import create_model
 from fmnist.runfiles import read_history
-from fmnist.train import TrainingInterrupted, resume, train
+from fmnist.train import (
+    TrainingInterrupted,
+    compute_precision,
+    dtype_policy,
+    float32_copy,
+    resume,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +188,35 @@ def test_tutorial_cnn_two_epochs_on_the_real_data(real_data_dir, tmp_path):
     metrics = json.loads((train(cfg) / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2
     assert metrics["test_accuracy"] >= 0.87
+
+
+def test_auto_precision_is_bfloat16_only_on_an_amx_cpu(monkeypatch):
+    monkeypatch.setattr(train_module, "amx_available", lambda: False)
+    assert compute_precision(resolve_config(model="cnn")) == "float32"
+    monkeypatch.setattr(train_module, "amx_available", lambda: True)
+    assert compute_precision(resolve_config(model="cnn")) == "bfloat16"  # no GPU here
+    assert compute_precision(resolve_config(model="cnn", precision="float32")) == "float32"
+    with pytest.raises(ConfigError, match="precision"):
+        resolve_config(model="cnn", precision="float16")
+
+
+def test_float32_copy_keeps_the_weights_and_the_answers():
+    with dtype_policy("bfloat16"):
+        mixed = create_model("cnn_bn")
+    assert keras.config.dtype_policy().name == "float32"  # the policy came back
+    assert mixed.get_layer(index=2).compute_dtype == "bfloat16"
+    copy = float32_copy(mixed, resolve_config(model="cnn_bn"))
+    assert all(layer.compute_dtype == "float32" for layer in copy.layers)
+    for a, b in zip(mixed.get_weights(), copy.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    x = make_arrays(64, 1, seed=5)["train_images"][..., None].astype("float32")
+    low, full = mixed.predict(x, verbose=0), copy.predict(x, verbose=0)
+    assert np.abs(low - full).max() < 0.05 and (low.argmax(1) == full.argmax(1)).mean() > 0.9
+
+
+def test_a_bfloat16_run_keeps_a_float32_model(tmp_path, tiny):
+    run_dir = train(config(tmp_path, model="cnn_bn", precision="bfloat16"), tiny)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["trained_in"] == "bfloat16"
+    kept = keras.saving.load_model(run_dir / "model.keras")
+    assert all(layer.compute_dtype == "float32" for layer in kept.layers)

@@ -194,6 +194,11 @@ def models_command() -> None:
 )
 @click.option("--tensorboard", is_flag=True, default=None, help="Write TensorBoard logs too.")
 @click.option(
+    "--precision",
+    type=click.Choice(["auto", "float32", "bfloat16"]),
+    help="Training arithmetic (default auto: bfloat16 on CPUs with AMX).",
+)
+@click.option(
     "--resume",
     "resume_dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -21,6 +21,7 @@ from fmnist.errors import FmnistError
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
 LOSSES = ("sparse", "categorical")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 class ConfigError(FmnistError):
@@ -48,6 +49,7 @@ class TrainConfig:
     patience: int = 5  # early stopping on validation accuracy; 0 = off
     gap_threshold: float = 0.01  # stop when val accuracy trails train by more; 0 = off
     tta: bool = False  # flip test-time augmentation in the final metrics
+    precision: str = "auto"  # auto (bfloat16 on CPUs with AMX) | float32 | bfloat16
     seed: int = 0  # seeds Python, NumPy, TensorFlow, the split and the augmentation
     tensorboard: bool = False  # also write TensorBoard logs into the run folder
     data_dir: str | None = None  # where the data is; None: fmnist.data's "auto" order
@@ -68,7 +70,12 @@ def _type_ok(value, hint) -> bool:
 
 
 def _check_choices(config: TrainConfig) -> None:
-    for key, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("loss", LOSSES)):
+    for key, choices in (
+        ("optimizer", OPTIMIZERS),
+        ("schedule", SCHEDULES),
+        ("loss", LOSSES),
+        ("precision", PRECISIONS),
+    ):
         if getattr(config, key) not in choices:
             raise ConfigError(f"{key}: {getattr(config, key)!r} is not one of {', '.join(choices)}")
     for key in ("epochs", "batch_size"):
