@@ -8,11 +8,11 @@ from fmnist.config import ConfigError, TrainConfig, load_config_file, make_confi
 def test_defaults_then_recipe_then_file_then_flags(tmp_path):
     assert resolve_config().model == "cnn" and resolve_config().epochs == 10
     recipe = resolve_config(model="cnn_bn")
-    assert (recipe.batch_size, recipe.schedule, recipe.flip) == (128, "onecycle", True)
+    assert (recipe.batch_size, recipe.schedule, recipe.flip) == (256, "cosine", True)
     path = tmp_path / "c.toml"
     path.write_text('model = "cnn_bn"\nepochs = 3\nlearning_rate = 0.01\n')
     from_file = resolve_config(path)
-    assert (from_file.model, from_file.epochs, from_file.batch_size) == ("cnn_bn", 3, 128)
+    assert (from_file.model, from_file.epochs, from_file.batch_size) == ("cnn_bn", 3, 256)
     flagged = resolve_config(path, epochs=5, learning_rate=None)
     assert (flagged.epochs, flagged.learning_rate) == (5, 0.01)
 
