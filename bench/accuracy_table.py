@@ -56,18 +56,19 @@ def main() -> None:
                 "train_images_per_s": m["train_images_per_s"],
                 "params": m["params"],
                 "tta": m["tta"],
+                "trained_in": m.get("trained_in", "float32"),  # runs before bfloat16: float32
                 "run": run_dir.name,
             }
         )
     print(
         f"{'model':<12} {'test acc':>8} {'val acc':>8} {'epochs':>6} {'time':>7} {'img/s':>7} "
-        f"{'params':>8}"
+        f"{'params':>9}  trained in"
     )
     for r in rows:
         print(
             f"{r['model']:<12} {100 * r['test_accuracy']:>7.2f}% {100 * r['val_accuracy']:>7.2f}% "
             f"{r['epochs']:>6} {r['wall_time_s']:>6.0f}s {r['train_images_per_s']:>7.0f} "
-            f"{r['params']:>8,}"
+            f"{r['params']:>9,}  {r['trained_in']}"
         )
     write_result("accuracy_table", {"rows": rows})
 
