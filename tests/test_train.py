@@ -134,6 +134,22 @@ def test_resume_continues_where_the_run_stopped(tmp_path, tiny):
     assert not (run_dir / "checkpoints").exists()
 
 
+def test_a_resumed_run_trains_in_its_checkpoints_precision(tmp_path, tiny, monkeypatch):
+    monkeypatch.setattr(train_module, "amx_available", lambda: True)  # auto: bfloat16
+    cfg = config(tmp_path, epochs=2, precision="float32")
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, tiny, extra_callbacks=[InterruptAfter(1)])
+    run_dir = sorted((tmp_path / "runs").iterdir())[-1]
+    saved = json.loads((run_dir / "config.json").read_text())
+    del saved["config"]["precision"]  # as a run folder from before the option was added
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    state = json.loads((run_dir / "state.json").read_text())
+    del state["precision"]
+    (run_dir / "state.json").write_text(json.dumps(state))
+    resume(run_dir, tiny)
+    assert json.loads((run_dir / "metrics.json").read_text())["trained_in"] == "float32"
+
+
 def test_finished_run_cannot_be_resumed(tmp_path, tiny):
     run_dir = train(config(tmp_path), tiny)
     with pytest.raises(Exception, match="this run finished"):

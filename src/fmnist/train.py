@@ -112,10 +112,14 @@ def dtype_policy(precision: str):
         keras.config.set_dtype_policy(previous)
 
 
+def precision_of(model) -> str:
+    return "bfloat16" if any(x.compute_dtype == "bfloat16" for x in model.layers) else "float32"
+
+
 def float32_copy(model, config: TrainConfig):
     """The same weights in a float32 model: what a run keeps, so that its model computes
     the same on every machine and converts to every export format."""
-    if all(layer.compute_dtype == "float32" for layer in model.layers):
+    if precision_of(model) == "float32":
         return model
     with dtype_policy("float32"):
         copy = create_model(config.model, **config.model_args)
@@ -251,9 +255,12 @@ def fit(run_dir, config, dataset, state, history, model, extra_callbacks) -> Pat
     dataset = dataset or load_dataset(data_dir=config.data_dir)
     splits = make_splits(dataset, config)
     batches = TrainingBatches(splits.train_x, targets(splits.train_y, config), config)
-    state["precision"] = state.get("precision") or compute_precision(config)
-    with dtype_policy(state["precision"]):
-        model = model or compile_model(config, len(batches))
+    if model is None:
+        state["precision"] = compute_precision(config)
+        with dtype_policy(state["precision"]):
+            model = compile_model(config, len(batches))
+    else:  # resumed: the checkpoint's layers carry the precision it trains in
+        state["precision"] = precision_of(model)
     has_val = len(splits.val_y) > 0
     stops = [callbacks.GapStop(config.gap_threshold)]
     if config.patience and has_val:
