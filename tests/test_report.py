@@ -71,6 +71,8 @@ def test_pipeline_writes_every_artifact(pipeline_run):
     assert all(f["ok"] for f in pipeline["data"]["files"])
     assert len(pipeline["predictions"]) == 15
     assert "test accuracy" in output and "Report: " in output
+    trained_in = json.loads((run_dir / "metrics.json").read_text())["trained_in"]
+    assert trained_in in ("float32", "bfloat16") and f"images/s in {trained_in})" in output
 
 
 def test_report_has_every_section_and_embeds_every_image(pipeline_run):
@@ -82,6 +84,7 @@ def test_report_has_every_section_and_embeds_every_image(pipeline_run):
     assert html.count('<img src="data:image/png;base64,') == EXPECTED_IMAGES
     assert not re.search(r'(src|href)="(https?:)?//', html)  # no external assets
     assert "not in this run folder" not in html
+    assert re.search(r"trained in</td><td[^>]*>(float32|bfloat16)<", html)
 
 
 def test_report_rebuilds_from_the_folder_alone(pipeline_run):

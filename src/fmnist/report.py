@@ -149,6 +149,7 @@ def metrics_section(run: dict) -> str:
         ["parameters", f"{m.get('params', 0):,}"],
         ["training time", f"{m.get('wall_time_s', 0):.0f} s"],
         ["training images per second", f"{m.get('train_images_per_s', 0):,.0f}"],
+        ["trained in", m.get("trained_in", "float32")],
     ]
     return table(["metric", "value"], rows, {1})
 

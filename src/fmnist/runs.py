@@ -51,7 +51,8 @@ def format_run_summary(run_dir: Path) -> str:
     return (
         f"\n{m['model']}: test accuracy {m['test_accuracy']:.4f}  (validation {val}, best epoch "
         f"{m['best_epoch']} of {m['epochs_run']}, stopped by {m['stopped_by']}, "
-        f"{m['wall_time_s']:.0f}s, {m['train_images_per_s']:.0f} images/s)\nRun folder: {run_dir}"
+        f"{m['wall_time_s']:.0f}s, {m['train_images_per_s']:.0f} images/s in "
+        f"{m.get('trained_in', 'float32')})\nRun folder: {run_dir}"
     )
 
 
