@@ -5,7 +5,7 @@ concurrent clients, each sending a photo (multipart PNG) to POST /v1/predict.
     python bench/load_test.py --url http://127.0.0.1:8000    # an already running one
 
 Traffic goes to 127.0.0.1 only. Each level is bounded by a request count and a time
-limit, whichever comes first. Prints a table and writes JSON (--out).
+limit, whichever comes first. Prints a table and writes JSON (bench/results/load_test.json).
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import io
-import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -23,10 +21,11 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from common import write_result
 
 BOUNDARY = "fmnist-load-test-boundary"
 
@@ -136,7 +135,6 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=400, help="Requests per level, at most.")
     parser.add_argument("--seconds", type=float, default=30, help="Time per level, at most.")
-    parser.add_argument("--out", default="bench/results/load_test.json")
     args = parser.parse_args()
     if not (args.model or args.url):
         parser.error("give --model (to start a service) or --url")
@@ -155,18 +153,10 @@ def main() -> None:
             f"{row['clients']:>7} {row['requests']:>8} {row['errors']:>6} "
             f"{row['requests_per_s']:>7} {row['p50_ms']:>7} {row['p99_ms']:>7}"
         )
-    result = {
-        "benchmark": "load_test",
-        "url": url,
-        "payload": "240x300 PNG photo, multipart",
-        "levels": levels,
-        "cpu_cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(
+        "load_test",
+        {"url": url, "payload": "240x300 PNG photo, multipart", "levels": levels},
+    )
 
 
 if __name__ == "__main__":
