@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from fmnist import __version__
+from fmnist.config import PRECISIONS
 from fmnist.errors import FmnistError
 
 DEFAULT_MODEL = "cnn_bn"  # the default recipe: what `fmnist run` trains
@@ -67,6 +68,13 @@ def uses_tensorflow(command):
 
     return run
 
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A TOML, YAML or JSON file of TrainConfig keys; flags override it.",
+)
 
 data_dir_option = click.option(
     "--data-dir",
@@ -177,12 +185,7 @@ def models_command() -> None:
 @click.option(
     "--lr", "learning_rate", type=float, help="Learning rate (the peak, with a schedule)."
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A TOML, YAML or JSON file of TrainConfig keys; flags override it.",
-)
+@config_option
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Parent of run folders.")
 @click.option("--name", help="Run folder suffix (default: the model name).")
 @click.option("--seed", type=int, help="Seeds everything: split, shuffling, augmentation, weights.")
@@ -195,7 +198,7 @@ def models_command() -> None:
 @click.option("--tensorboard", is_flag=True, default=None, help="Write TensorBoard logs too.")
 @click.option(
     "--precision",
-    type=click.Choice(["auto", "float32", "bfloat16"]),
+    type=click.Choice(PRECISIONS),
     help="Training arithmetic (default auto: bfloat16 on CPUs with AMX).",
 )
 @click.option(
@@ -444,12 +447,7 @@ def serve_command(
 
 @main.command("run")
 @click.option("--model", help="A model from `fmnist models` (default: cnn_bn, the default recipe).")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A TOML, YAML or JSON file of TrainConfig keys; flags override it.",
-)
+@config_option
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum number of epochs.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Parent of run folders.")
 @click.option("--name", help="Run folder suffix (default: the model name).")
@@ -519,7 +517,6 @@ def runs_command(ctx: click.Context, runs_dir: Path) -> None:
     show_default=True,
     help="Where to write the figure.",
 )
-@uses_tensorflow
 def runs_compare(first: Path, second: Path, out: Path) -> None:
     """Draw two runs' training curves on one figure."""
     from fmnist.plots import save_figure
