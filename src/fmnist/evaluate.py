@@ -25,6 +25,7 @@ from fmnist.plots import (
     reliability_diagram,
     save_figure,
 )
+from fmnist.runfiles import write_json
 
 CALIBRATION_BINS = 15
 
@@ -151,9 +152,7 @@ def write_evaluation(result: Evaluation, out: Path | str, split: str = "test") -
     metrics_path = out / "metrics.json"
     everything = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     everything.setdefault("evaluation", {})[split] = result.metrics
-    temporary = metrics_path.with_name(".metrics.json.tmp")
-    temporary.write_text(json.dumps(everything, indent=2) + "\n")
-    os.replace(temporary, metrics_path)
+    write_json(metrics_path, everything)
     rows = confusion.sum(axis=1, keepdims=True)
     normalized = confusion / np.maximum(rows, 1)
     paths = [

@@ -9,7 +9,6 @@ the report from the folder alone.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -27,6 +26,7 @@ from fmnist.evaluate import evaluate_model, write_evaluation
 from fmnist.explore import write_exploration
 from fmnist.predict import Predictor, answer_test_images, pick_test_indices, save_answer_figures
 from fmnist.report import write_report
+from fmnist.runfiles import write_json
 from fmnist.train import create_run_dir, train
 
 FORMATS = ("keras", "h5", "pkl")
@@ -62,10 +62,11 @@ def save_formats(run_dir: Path, formats, images: np.ndarray) -> list[dict]:
     for name in formats:
         if name not in FORMATS:
             raise FmnistError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}")
-        path = source if name == "keras" else convert(source, run_dir / f"model.{name}")
-        check = verify_models(source, path, images, trust=True)  # pkl: we just wrote it
         if name == "keras":
-            check = verify_models(source, None, images)  # its own saved-and-reloaded copy
+            path, check = source, verify_models(source, None, images)  # its reloaded copy
+        else:
+            path = convert(source, run_dir / f"model.{name}")
+            check = verify_models(source, path, images, trust=True)  # pkl: we just wrote it
         saved.append({"file": path.name, "bytes": path.stat().st_size, **check})
     return saved
 
@@ -121,7 +122,7 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
         },
     }
     record["timings_s"]["total"] = round(time.perf_counter() - started, 2)
-    (run_dir / "pipeline.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json(run_dir / "pipeline.json", record)
     write_report(run_dir)
     stage("report", t)
     return run_dir
