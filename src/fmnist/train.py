@@ -328,7 +328,7 @@ def finish(run_dir: Path, config: TrainConfig, splits: Splits, history: dict, st
         "model": config.model,
         "params": model.count_params(),
         "tta": config.tta,
-        "trained_in": state.get("precision", "float32"),
+        "trained_in": state["precision"],
     }
     for split in ("val", "test"):
         x, y = getattr(splits, f"{split}_x"), getattr(splits, f"{split}_y")
