@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -19,14 +18,9 @@ def data_dir() -> str:
 
 
 def machine() -> dict:
-    from fmnist.pipeline import cpu_name
+    from fmnist.machine import describe_machine
 
-    return {
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "date": time.strftime("%Y-%m-%d"),
-    }
+    return {**describe_machine(), "date": time.strftime("%Y-%m-%d")}
 
 
 def write_result(name: str, result: dict) -> Path:

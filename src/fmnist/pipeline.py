@@ -9,8 +9,6 @@ the report from the folder alone.
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +22,7 @@ from fmnist.download import download, verify_folder
 from fmnist.errors import DataError, FmnistError
 from fmnist.evaluate import evaluate_model, write_evaluation
 from fmnist.explore import write_exploration
+from fmnist.machine import describe_machine
 from fmnist.predict import Predictor, answer_test_images, pick_test_indices, save_answer_figures
 from fmnist.report import write_report
 from fmnist.runfiles import write_json
@@ -31,16 +30,6 @@ from fmnist.train import create_run_dir, train
 
 FORMATS = ("keras", "h5", "pkl")
 SAMPLE_PREDICTIONS = 15
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def data_checks(config: TrainConfig) -> tuple[Path, list[dict]]:
@@ -115,11 +104,7 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
         "saved": saved,
         "predictions": predictions,
         "timings_s": timings,
-        "environment": {
-            "cpu": cpu_name(),
-            "cores": os.cpu_count(),
-            "platform": platform.platform(),
-        },
+        "environment": describe_machine(),
     }
     record["timings_s"]["total"] = round(time.perf_counter() - started, 2)
     write_json(run_dir / "pipeline.json", record)

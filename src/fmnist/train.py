@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,12 +22,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fmnist import __version__, callbacks
+from fmnist import callbacks
 from fmnist.artifacts import load_model, load_model_with_metadata, save_model
 from fmnist.augment import augment
 from fmnist.config import TrainConfig, config_to_dict, make_config
 from fmnist.data import Dataset, load_dataset, split_train_val
 from fmnist.errors import FmnistError
+from fmnist.machine import amx_available, package_versions
 from fmnist.models import create_model, predict_probabilities
 from fmnist.plots import save_figure, training_curves
 from fmnist.runfiles import read_history, write_json
@@ -78,14 +78,6 @@ def seed_everything(seed: int) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def amx_available() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX, Linux)."""
-    try:
-        return " amx_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
 
 
 def compute_precision(config: TrainConfig) -> str:
@@ -186,19 +178,6 @@ def compile_model(config: TrainConfig, steps_per_epoch: int):
     return model
 
 
-def versions() -> dict:
-    import tensorflow as tf
-
-    return {
-        "fmnist": __version__,
-        "python": platform.python_version(),
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
-
-
 def create_run_dir(config: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(config.runs_dir) / f"{stamp}-{config.name or config.model}"
@@ -220,7 +199,7 @@ def train(
         run_dir / "config.json",
         {
             "config": config_to_dict(config),
-            "versions": versions(),
+            "versions": package_versions(),
             "created": datetime.now().isoformat(timespec="seconds"),
             "command": sys.argv,
         },
