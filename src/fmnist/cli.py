@@ -21,8 +21,7 @@ import click
 from fmnist import __version__
 from fmnist.config import PRECISIONS
 from fmnist.errors import FmnistError
-
-DEFAULT_MODEL = "cnn_bn"  # the default recipe: what `fmnist run` trains
+from fmnist.models import DEFAULT_MODEL
 
 
 class Group(click.Group):
@@ -446,7 +445,9 @@ def serve_command(
 
 
 @main.command("run")
-@click.option("--model", help="A model from `fmnist models` (default: cnn_bn, the default recipe).")
+@click.option(
+    "--model", help=f"A model from `fmnist models` (default: {DEFAULT_MODEL}, the default recipe)."
+)
 @config_option
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum number of epochs.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), help="Parent of run folders.")
