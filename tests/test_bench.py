@@ -11,7 +11,14 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 @pytest.mark.parametrize(
     "script",
-    ["inference.py", "memory.py", "time_to_accuracy.py", "accuracy_table.py", "load_test.py"],
+    [
+        "inference.py",
+        "memory.py",
+        "time_to_accuracy.py",
+        "training_throughput.py",
+        "accuracy_table.py",
+        "load_test.py",
+    ],
 )
 def test_benchmark_prints_its_help(script):
     result = subprocess.run(
