@@ -3,10 +3,13 @@
 import pytest
 
 from fmnist.config import ConfigError, TrainConfig, load_config_file, make_config, resolve_config
+from fmnist.models import DEFAULT_MODEL, get_spec
 
 
 def test_defaults_then_recipe_then_file_then_flags(tmp_path):
-    assert resolve_config().model == "cnn" and resolve_config().epochs == 10
+    # no model named: the default recipe, the same one `fmnist run` trains
+    assert resolve_config().model == DEFAULT_MODEL == "lean_cnn"
+    assert resolve_config().epochs == get_spec(DEFAULT_MODEL).recipe["epochs"]
     recipe = resolve_config(model="cnn_bn")
     assert (recipe.batch_size, recipe.schedule, recipe.flip) == (256, "cosine", True)
     path = tmp_path / "c.toml"
@@ -72,3 +75,10 @@ def test_broken_files(tmp_path):
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         TrainConfig().epochs = 3
+
+
+@pytest.mark.parametrize("name", ["a/../../x", "..", "a\\b", ""])
+def test_run_names_cannot_leave_the_runs_folder(name):
+    with pytest.raises(ConfigError, match="must be a plain folder name"):
+        make_config({"name": name})
+    assert make_config({"name": "try-2"}).name == "try-2"

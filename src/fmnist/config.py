@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fmnist.errors import FmnistError
+from fmnist.models import DEFAULT_MODEL
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -30,8 +31,10 @@ class ConfigError(FmnistError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "cnn"  # a name from `fmnist models`
+    model: str = DEFAULT_MODEL  # a name from `fmnist models`; the default recipe
     model_args: dict = field(default_factory=dict)  # overrides for the model's builder
+    # The rest are the tutorials' values; a model's recipe (applied by resolve_config)
+    # overrides them, so `fmnist train --model cnn` trains the tutorial CNN as they do.
     epochs: int = 10  # upper bound: early stopping or the gap stop may end sooner
     batch_size: int = 32  # what the tutorials use; recipes raise it for speed
     learning_rate: float = 1e-3  # Adam's default; the peak rate under a schedule
@@ -85,6 +88,9 @@ def _check_choices(config: TrainConfig) -> None:
         raise ConfigError(f"val_fraction: {config.val_fraction} is not in [0, 1)")
     if config.learning_rate <= 0:
         raise ConfigError(f"learning_rate: must be positive, got {config.learning_rate}")
+    name = config.name
+    if name is not None and (not name or name in (".", "..") or set(name) & set("/\\\0")):
+        raise ConfigError(f"name: {name!r} must be a plain folder name (no / or ..)")
 
 
 def make_config(values: dict) -> TrainConfig:

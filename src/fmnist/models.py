@@ -217,7 +217,7 @@ def _batchnorm_cnn(name: str, widths, convs: int, head: int, dropout: float):
 
 
 # What `fmnist run` trains, and `fmnist train` without --model: the default recipe.
-DEFAULT_MODEL = "cnn_bn"
+DEFAULT_MODEL = "lean_cnn"
 
 
 # Built for time, on the float32 path every CPU has: where a float32 training step goes is
@@ -225,27 +225,49 @@ DEFAULT_MODEL = "cnn_bn"
 # docs/benchmarks.md), so a recipe's speed is its multiply-adds per image times its epochs.
 #
 # The fast recipe: the tutorial CNN's two-epoch accuracy (88.9%) within one epoch. Narrow
-# (16, 32, 64 filters: ~1.1 M multiply-adds per image, 30 K parameters) so that one epoch
-# costs ~10 s on 2 cores; batch norm lets Adam run at 1e-2; a 0.2-epoch warm-up and a
-# cosine decay to ~0 land the accuracy at the end of the epoch. No augmentation (it costs
-# early accuracy) and so no flip TTA either: a model that never saw a mirrored shoe
-# answers worse on mirrored ones.
+# (16, 32, 64 filters, a dense layer of 64: ~1.1 M multiply-adds per image, 61 K
+# parameters) so that one epoch costs ~10 s on 2 cores; batch norm lets Adam run at 8e-3; a
+# 0.2-epoch warm-up and a cosine decay to ~0 land the accuracy at the end of the epoch. No
+# augmentation (it costs early accuracy) and so no flip TTA either: a model that never saw
+# a mirrored shoe answers worse on mirrored ones. Chosen on the validation split (one
+# epoch each): 91.1% with the dense layer of 64 at 8e-3, 90.3% without it at 1e-2, 89.2%
+# with a 4x4 stride-2 stem instead of the first stage.
 FAST_MODEL = "fast_cnn"
 
 
 @register_model(
-    "narrow CNN (16, 32, 64 filters, batch norm), one epoch at lr 1e-2: built for time",
+    "narrow CNN (16, 32, 64 filters, batch norm), dense 64, one epoch: built for time",
     epochs=1,
     batch_size=128,
-    learning_rate=1e-2,
+    learning_rate=8e-3,
     schedule="cosine",
     warmup_epochs=0.2,
     label_smoothing=0.1,
     patience=0,
     gap_threshold=0.0,
 )
-def fast_cnn(width: int = 16, dropout: float = 0.0, head: int = 0):
+def fast_cnn(width: int = 16, dropout: float = 0.0, head: int = 64):
     return _batchnorm_cnn("fast_cnn", (width, 2 * width, 4 * width), 1, head, dropout)
+
+
+# The default recipe, built for time: 93% test in ~10 epochs (~3 minutes of float32 on 2
+# cores). cnn_bn's layout at three-quarters of its width (24, 48, 96 filters: ~4.2 M
+# multiply-adds per image, 0.55 x cnn_bn's) and a dense layer of 256; ten epochs at batch 128
+# (smaller batches train faster per image here: the activations stay in cache) with a
+# 2-epoch warm-up and cosine decay. Flip only, dropout 0.2: on a ten-epoch schedule shift
+# augmentation and dropout 0.3 under-fit (validation 93.2% against 94.1% with flip only,
+# both with flip TTA).
+@register_model(
+    "CNN (24, 48, 96 filters, batch norm), dense 256, flip, 10 epochs: the default recipe",
+    epochs=10,
+    batch_size=128,
+    learning_rate=5e-3,
+    schedule="cosine",
+    warmup_epochs=2.0,
+    **dict(_RECIPE, shift=0),
+)
+def lean_cnn(width: int = 24, dropout: float = 0.2, head: int = 256):
+    return _batchnorm_cnn("lean_cnn", (width, 2 * width, 4 * width), 1, head, dropout)
 
 
 # The previous default (93.38% in 344 s in bfloat16 on AMX; 633 s in float32 without).
