@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 
 from common import data_dir, write_result  # noqa: E402
 from fmnist.data import load_dataset  # noqa: E402
+from fmnist.models import DEFAULT_MODEL  # noqa: E402
 from fmnist.predict import Predictor  # noqa: E402
 
 
@@ -44,7 +45,9 @@ def throughput(run, count: int, repeats: int = 5) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="Model file or run folder (default: a fresh cnn_bn).")
+    parser.add_argument(
+        "--model", help=f"Model file or run folder (default: a fresh {DEFAULT_MODEL})."
+    )
     parser.add_argument("--singles", type=int, default=300, help="Single-image calls timed.")
     args = parser.parse_args()
     if args.model:
@@ -53,7 +56,7 @@ def main() -> None:
     else:
         from fmnist.models import create_model
 
-        predictor = Predictor(create_model("cnn_bn"))
+        predictor = Predictor(create_model(DEFAULT_MODEL))
     model = predictor.model
     images = load_dataset("folder", data_dir()).test_images
     x = images[..., None].astype(np.float32)
@@ -69,7 +72,7 @@ def main() -> None:
         max(50, args.singles // 3),
     )
     result = {
-        "model": args.model or "cnn_bn (untrained)",
+        "model": args.model or f"{DEFAULT_MODEL} (untrained)",
         "batch_images_per_s": {"predictor": round(batch_ours), "model.predict": round(batch_keras)},
         "single_image_ms": {
             "predictor": {

@@ -1,6 +1,6 @@
 """Peak resident memory of a training run and of the prediction service.
 
-    FMNIST_DATA_DIR=../shared/data/fashion-mnist python bench/memory.py [--model cnn_bn]
+    FMNIST_DATA_DIR=../shared/data/fashion-mnist python bench/memory.py [--model lean_cnn]
 
 Training: `fmnist train` in a child process (one epoch by default), its peak RSS from
 getrusage. Service: `fmnist serve` on a loopback port, answering 200 photo uploads, its
@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from common import data_dir, write_result
+from fmnist.models import DEFAULT_MODEL
 from load_test import multipart, photo_bytes, run_level, start_service
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -61,7 +62,9 @@ def service_peak_mb(model_path: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="cnn_bn", help="Model to train (default: cnn_bn).")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help=f"Model to train (default: {DEFAULT_MODEL})."
+    )
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
