@@ -85,6 +85,16 @@ def test_installed_command_prints_no_traceback(tmp_path, isolated_env):
     assert result.stderr == "Error: train-labels-idx1-ubyte.gz: truncated header (4 of 8 bytes)\n"
 
 
+@pytest.mark.parametrize(
+    "where, message",
+    [("nowhere", "no such folder"), (".", "none of the four Fashion-MNIST files is here")],
+)
+def test_verify_without_the_files_is_one_line(tmp_path, isolated_env, where, message):
+    folder = (tmp_path / where).resolve()
+    result = invoke("data", "verify", "--data-dir", folder)
+    assert result.exit_code == 1 and result.output == f"Error: {folder}: {message}\n"
+
+
 def test_verify_reports_each_file(synthetic_dir, isolated_env):
     result = invoke("data", "verify", "--data-dir", synthetic_dir)
     assert result.exit_code == 1  # synthetic files are not the published ones
@@ -189,14 +199,45 @@ def tiny_run(tmp_path, training_dir):
     )[1]
 
 
-def test_evaluate_a_run_folder_json(tiny_run, training_dir):
+def test_evaluate_leaves_the_run_record_alone(tiny_run, training_dir):
+    before = (tiny_run / "metrics.json").read_bytes()
     result = invoke("evaluate", tiny_run, "--json", "--split", "val")
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output)
-    assert metrics["images"] == 20  # 10% of 200, the run's own validation split
+    assert metrics["images"] == 20 and metrics["tta"] is False  # the run's own split
+    assert (tiny_run / "metrics.json").read_bytes() == before
+    own = json.loads((tiny_run / "evaluations" / "val-plain" / "metrics.json").read_text())
+    assert own["evaluation"]["val"]["accuracy"] == metrics["accuracy"]
+    assert not (tiny_run / "plots" / "confusion_matrix_val.png").exists()
+
+
+def test_evaluate_update_writes_into_the_run_and_its_report(tiny_run):
+    result = invoke("evaluate", tiny_run, "--split", "val", "--update")
+    assert result.exit_code == 0, result.output
     saved = json.loads((tiny_run / "metrics.json").read_text())
     assert "test_accuracy" in saved and saved["evaluation"]["val"]["images"] == 20
     assert (tiny_run / "plots" / "confusion_matrix_val.png").is_file()
+    assert (tiny_run / "report.html").is_file()
+
+
+def test_evaluate_uses_the_runs_own_tta(tmp_path, training_dir):
+    config = tmp_path / "c.toml"
+    config.write_text('model = "mlp"\nepochs = 1\ntta = true\n')
+    _, run_dir = train_run(tmp_path / "runs", "--config", config, "--data-dir", training_dir)
+    result = invoke("evaluate", run_dir)
+    assert result.exit_code == 0, result.output
+    assert "test split, with flip TTA (the run's setting)" in result.output
+    assert "without)" in result.output  # the plain accuracy stands beside
+    assert (run_dir / "evaluations" / "test-tta" / "metrics.json").is_file()
+    plain = json.loads(invoke("evaluate", run_dir, "--no-tta", "--json").output)
+    assert plain["tta"] is False and "accuracy_without_tta" not in plain
+
+
+def test_evaluate_a_folder_of_runs_names_one(tiny_run):
+    result = invoke("evaluate", tiny_run.parent)
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "a folder of runs, not a run folder; name one of its 1" in result.output
+    assert str(tiny_run) in result.output
 
 
 def test_evaluate_a_model_file_writes_beside_it(tiny_run, training_dir, tmp_path):
@@ -244,3 +285,26 @@ def test_commands_print_no_tensorflow_start_up_noise():
     )
     assert result.returncode == 0 and "cnn_bn" in result.stdout
     assert result.stderr == ""
+
+
+def test_run_with_an_unknown_format_fails_before_any_work(tmp_path, training_dir):
+    runs = tmp_path / "runs"
+    result = invoke(
+        "run", "--formats", "keras,onnx", "--runs-dir", runs, "--data-dir", training_dir
+    )
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "--formats: unknown format 'onnx'; choose from keras, h5, pkl" in result.output
+    assert not runs.exists()  # no run folder: nothing trained, nothing listed as finished
+
+
+def test_every_option_of_every_command_has_help_text():
+    import click
+
+    def missing(command, path):
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden and not param.help:
+                yield f"{path} {'/'.join(param.opts)}"
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from missing(sub, f"{path} {name}")
+
+    assert list(missing(main, "fmnist")) == []

@@ -20,12 +20,21 @@ import click
 
 from fmnist import __version__
 from fmnist.config import PRECISIONS
-from fmnist.errors import FmnistError
+from fmnist.errors import FmnistError, describe_os_error
 from fmnist.models import DEFAULT_MODEL
 
 
 class Group(click.Group):
     """A click group that turns FmnistError into a one-line error and exit status 1."""
+
+    def format_commands(self, ctx: click.Context, formatter) -> None:
+        """The command list with each command's whole first sentence, wrapped (click's own
+        cuts it at the terminal's width with "...")."""
+        commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        rows = [(name, c.get_short_help_str(limit=300)) for name, c in commands if not c.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -33,6 +42,9 @@ class Group(click.Group):
         except FmnistError as error:
             click.echo(f"Error: {error}", err=True)
             ctx.exit(error.exit_code)
+        except OSError as error:  # a user's path: read-only, under a file, disk full, ...
+            click.echo(f"Error: {describe_os_error(error)}", err=True)
+            ctx.exit(1)
 
 
 def import_tensorflow_quietly() -> None:
@@ -75,6 +87,13 @@ config_option = click.option(
     help="A TOML, YAML or JSON file of TrainConfig keys; flags override it.",
 )
 
+tensorboard_option = click.option(
+    "--tensorboard",
+    is_flag=True,
+    default=None,
+    help="Also write TensorBoard logs into RUN/tensorboard/ (view: tensorboard --logdir RUN).",
+)
+
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -108,23 +127,22 @@ def data_download(data_dir: Path | None, quiet: bool) -> None:
     click.echo(f"Fashion-MNIST is in {folder} (four files, MD5 verified)")
 
 
-def print_checks(folder: Path) -> bool:
-    from fmnist.download import format_checks, verify_folder
-
-    checks = verify_folder(folder)
-    click.echo(format_checks(folder, checks))
-    return all(check.ok for check in checks)
-
-
 @data.command("verify")
 @data_dir_option
 def data_verify(data_dir: Path | None) -> None:
     """Check the MD5 of each file against the published one."""
     from fmnist.data import locate
+    from fmnist.download import format_checks, verify_folder
 
     _, folder = locate(data_dir)
-    if not print_checks(folder):
-        raise click.ClickException(f"{folder}: some files are not the published Fashion-MNIST")
+    if not folder.is_dir():
+        raise FmnistError(f"{folder}: no such folder")
+    checks = verify_folder(folder)
+    if all(check.path is None for check in checks):
+        raise FmnistError(f"{folder}: none of the four Fashion-MNIST files is here")
+    click.echo(format_checks(folder, checks))
+    if not all(check.ok for check in checks):
+        raise FmnistError(f"{folder}: some files are not the published Fashion-MNIST")
 
 
 @data.command("info")
@@ -178,7 +196,11 @@ def models_command() -> None:
 
 
 @main.command("train")
-@click.option("--model", help="A model from `fmnist models` (default: the config's, else cnn).")
+@click.option(
+    "--model",
+    help=f"A model from `fmnist models` (default: the config's, else {DEFAULT_MODEL}, the "
+    "default recipe).",
+)
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum number of epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Images per step.")
 @click.option(
@@ -194,7 +216,7 @@ def models_command() -> None:
     default=None,
     help="Validate on the test set, as some tutorials do (model selection sees it).",
 )
-@click.option("--tensorboard", is_flag=True, default=None, help="Write TensorBoard logs too.")
+@tensorboard_option
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
@@ -236,29 +258,50 @@ trust_option = click.option(
 
 @main.command("evaluate")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["test", "val"]),
+    default="test",
+    show_default=True,
+    help="The test set, or the run's own validation split (rebuilt from its config).",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (default: the run folder, or <model>-evaluation/).",
+    help="Output folder (default: RUN/evaluations/<split>-<tta|plain>/, or <model>-evaluation/).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-@click.option("--tta", is_flag=True, help="Average with horizontally flipped images.")
+@click.option(
+    "--tta/--no-tta",
+    default=None,
+    help="Average with horizontally flipped images (default: the run's own setting; off for "
+    "a model file).",
+)
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Write into the run folder itself (its recorded metrics) and rebuild its report.",
+)
 @trust_option
 @data_dir_option
 @uses_tensorflow
-def evaluate_command(path, split, out, as_json, tta, trust_pickle, data_dir) -> None:
+def evaluate_command(path, split, out, as_json, tta, update, trust_pickle, data_dir) -> None:
     """Metrics, confusion matrix, per-class report, confused pairs, calibration of a model.
 
-    PATH is a run folder or a model file (.keras, .h5, .pkl)."""
+    PATH is a run folder or a model file (.keras, .h5, .pkl). A run folder is evaluated
+    with its own settings, and its recorded metrics stay as they are unless --update."""
     from fmnist.evaluate import evaluate_path, format_evaluation
 
-    result, out_dir = evaluate_path(path, split, out, tta, trust_pickle, data_dir)
+    result, out_dir = evaluate_path(path, split, out, tta, trust_pickle, data_dir, update)
     if as_json:
         click.echo(json.dumps(result.metrics, indent=2))
-    else:
-        click.echo(format_evaluation(result.metrics))
-        click.echo(f"\nWrote metrics.json, CSVs and plots/ to {out_dir}")
+        return
+    used = "with flip TTA" if result.metrics["tta"] else "without TTA"
+    if tta is None and path.is_dir():
+        used += " (the run's setting)"
+    click.echo(f"{path}, {split} split, {used}:\n")
+    click.echo(format_evaluation(result.metrics))
+    click.echo(f"\nWrote metrics.json, CSVs and plots/ to {out_dir}")
 
 
 @main.command("convert")
@@ -336,7 +379,13 @@ def verify_command(first, second, as_json, trust_pickle, data_dir) -> None:
     "--random", "random_count", type=click.IntRange(min=1), help="Predict N random test images."
 )
 @click.argument("targets", nargs=-1)
-@click.option("--top-k", type=click.IntRange(1, 10), default=3, show_default=True)
+@click.option(
+    "--top-k",
+    type=click.IntRange(1, 10),
+    default=3,
+    show_default=True,
+    help="How many of the likeliest classes to show for each image (1-10).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON.")
 @click.option(
     "--out",
@@ -351,7 +400,7 @@ def predict_command(
     model_path, by_index, random_count, targets, top_k, as_json, out, seed, trust_pickle, data_dir
 ) -> None:
     """Predict test images (--index I [I ...] or --random N) or image files (FILE ...)."""
-    from fmnist.predict import Predictor
+    from fmnist.predict import Predictor, count_correct
 
     if model_path.is_dir():
         model_path = model_path / "model.keras"
@@ -362,7 +411,12 @@ def predict_command(
         answers = predict_test_images(predictor, targets, random_count, seed, top_k, data_dir)
     else:
         answers = predictor.predict_files(list(targets), top_k)
+        if len(answers) == 1 and answers[0].error:
+            raise FmnistError(answers[0].error)  # one file, one line
     report_answers(answers, predictor.class_names, as_json, out)
+    right, judged = count_correct(answers, predictor.class_names)
+    if judged and not as_json:
+        click.echo(f"{right} of {judged} correct")
     failed = [a for a in answers if a.error]
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(answers)} images could not be read")
@@ -409,7 +463,13 @@ def report_answers(answers, class_names, as_json: bool, out: Path | None) -> Non
     show_default=True,
     help="Interface to bind; 0.0.0.0 exposes the service to the network.",
 )
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="TCP port to listen on.",
+)
 @click.option(
     "--max-upload-mb",
     type=click.FloatRange(min=0.001),
@@ -459,16 +519,15 @@ def serve_command(
     show_default=True,
     help="Model files to save and verify: any of keras, h5, pkl.",
 )
+@tensorboard_option
 @data_dir_option
 @uses_tensorflow
-def run(model, config_file, epochs, runs_dir, name, seed, formats, data_dir) -> None:
+def run(model, config_file, epochs, runs_dir, name, seed, formats, tensorboard, data_dir) -> None:
     """The whole workflow: verify the data, explore it, train, evaluate, save and verify the
     model files, predict samples, write report.html."""
     from fmnist.config import resolve_config
     from fmnist.pipeline import run_pipeline
 
-    if model is None and config_file is None:
-        model = DEFAULT_MODEL
     config = resolve_config(
         config_file,
         model=model,
@@ -476,6 +535,7 @@ def run(model, config_file, epochs, runs_dir, name, seed, formats, data_dir) -> 
         runs_dir=runs_dir,
         name=name,
         seed=seed,
+        tensorboard=tensorboard,
         data_dir=str(data_dir) if data_dir else None,
     )
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
@@ -498,7 +558,13 @@ def report_command(run_dir: Path) -> None:
 
 
 @main.group("runs", cls=Group, invoke_without_command=True)
-@click.option("--runs-dir", type=click.Path(path_type=Path), default="runs", show_default=True)
+@click.option(
+    "--runs-dir",
+    type=click.Path(path_type=Path),
+    default="runs",
+    show_default=True,
+    help="The folder whose run folders to list.",
+)
 @click.pass_context
 def runs_command(ctx: click.Context, runs_dir: Path) -> None:
     """A leaderboard of the runs in a folder, best first (interrupted runs included)."""

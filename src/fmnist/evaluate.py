@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.models import predict_probabilities
+from fmnist.errors import FmnistError
+from fmnist.models import as_model_input, predict_probabilities
 from fmnist.plots import (
     confusion_matrix_figure,
     misclassified_gallery,
@@ -122,9 +123,15 @@ def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) 
 
 
 def evaluate_model(model, images, labels, class_names, tta: bool = False) -> Evaluation:
-    probabilities = predict_probabilities(model, images, tta=tta)
+    """Every metric of `model` on the images; with `tta`, of the flip-averaged answers, and
+    the plain accuracy beside them (`accuracy_without_tta`), so neither hides the other."""
+    x = as_model_input(images)
+    plain = predict_probabilities(model, x)
+    probabilities = (plain + predict_probabilities(model, x[:, :, ::-1])) / 2 if tta else plain
     metrics, confusion = compute_metrics(probabilities, labels, class_names)
     metrics["tta"] = tta
+    if tta:
+        metrics["accuracy_without_tta"] = float(np.mean(plain.argmax(axis=1) == labels))
     return Evaluation(
         metrics,
         confusion,
@@ -200,10 +207,13 @@ def write_evaluation(result: Evaluation, out: Path | str, split: str = "test") -
 
 def format_evaluation(metrics: dict) -> str:
     """A readable summary for the terminal."""
+    accuracy = f"{metrics['accuracy']:.4f}"
+    if metrics.get("tta"):
+        accuracy += f" (flip TTA; {metrics['accuracy_without_tta']:.4f} without)"
     lines = [
-        f"images {metrics['images']}  loss {metrics['loss']:.4f}  accuracy "
-        f"{metrics['accuracy']:.4f}  top-2 {metrics['top2_accuracy']:.4f}  macro F1 "
-        f"{metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}",
+        f"images {metrics['images']}  loss {metrics['loss']:.4f}  accuracy {accuracy}  top-2 "
+        f"{metrics['top2_accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}  ECE "
+        f"{metrics['ece']:.4f}",
         f"\n{'class':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}",
     ]
     for name, v in metrics["per_class"].items():
@@ -232,23 +242,56 @@ def evaluation_images(split: str, config: dict, data_dir=None):
     return val_x, val_y
 
 
-def evaluate_path(path, split="test", out=None, tta=False, trust=False, data_dir=None):
-    """Evaluate a run folder (its model.keras) or a model file; write everything to `out`
-    (default: the run folder, or `<model>-evaluation/` beside a model file)."""
+def check_run_folder(folder: Path) -> None:
+    """A clear error for a folder that holds no model: a folder of runs, or something else."""
+    if (folder / "model.keras").is_file():
+        return
+    runs = sorted(f.name for f in folder.iterdir() if (f / "model.keras").is_file())
+    if runs:
+        raise FmnistError(
+            f"{folder}: a folder of runs, not a run folder; name one of its {len(runs)}, "
+            f"e.g. {folder / runs[-1]}"
+        )
+    raise FmnistError(f"{folder}: no model.keras here; give a run folder or a model file")
+
+
+def evaluation_folder(run_dir: Path, split: str, tta: bool) -> Path:
+    """Where `fmnist evaluate` writes a run's evaluation unless told to update the run."""
+    return run_dir / "evaluations" / f"{split}-{'tta' if tta else 'plain'}"
+
+
+def evaluate_path(path, split="test", out=None, tta=None, trust=False, data_dir=None, update=False):
+    """Evaluate a run folder (its model.keras) or a model file; returns (result, out folder).
+
+    A run folder is evaluated with its own settings (its flip TTA, unless `tta` says
+    otherwise) into RUN/evaluations/<split>-<tta|plain>/, leaving the run's record alone;
+    `update` writes into the run folder itself (metrics.json, CSVs, figures) and rebuilds
+    its report. A model file's evaluation goes to `<model>-evaluation/` beside it.
+    """
     from fmnist.artifacts import load_model_with_metadata
     from fmnist.data import CLASS_NAMES
 
     path = Path(path)
     config = {}
     if path.is_dir():
+        check_run_folder(path)
         if (path / "config.json").is_file():
             config = json.loads((path / "config.json").read_text())["config"]
-        model_path, default_out = path / "model.keras", path
+        model_path = path / "model.keras"
     else:
-        model_path, default_out = path, path.with_name(f"{path.stem}-evaluation")
+        model_path = path
+    tta = config.get("tta", False) if tta is None else tta
     model, info = load_model_with_metadata(model_path, trust=trust)
     images, labels = evaluation_images(split, config, data_dir)
     result = evaluate_model(model, images, labels, info.get("class_names") or CLASS_NAMES, tta)
-    out = Path(out or default_out)
-    write_evaluation(result, out, split)
-    return result, out
+    if out is None:
+        if not path.is_dir():
+            out = path.with_name(f"{path.stem}-evaluation")
+        else:
+            out = path if update else evaluation_folder(path, split, tta)
+    write_evaluation(result, Path(out), split)
+    if update and config:
+        from fmnist.report import write_report
+
+        write_report(path)
+    return result, Path(out)

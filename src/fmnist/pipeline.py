@@ -25,7 +25,7 @@ from fmnist.explore import write_exploration
 from fmnist.machine import describe_machine
 from fmnist.predict import Predictor, answer_test_images, pick_test_indices, save_answer_figures
 from fmnist.report import write_report
-from fmnist.runfiles import write_json
+from fmnist.runfiles import record_failure, write_json
 from fmnist.train import create_run_dir, train
 
 FORMATS = ("keras", "h5", "pkl")
@@ -45,12 +45,23 @@ def data_checks(config: TrainConfig) -> tuple[Path, list[dict]]:
     return folder, [{"file": c.name, "md5": c.md5, "ok": c.ok} for c in checks]
 
 
+def check_formats(formats) -> tuple[str, ...]:
+    """The formats to save, refused before any work when one is unknown or none is given."""
+    formats = tuple(formats)
+    unknown = [name for name in formats if name not in FORMATS]
+    if unknown or not formats:
+        what = f"unknown format {unknown[0]!r}" if unknown else "no format given"
+        raise FmnistError(
+            f"--formats: {what}; choose from {', '.join(FORMATS)} (exports such as onnx: "
+            "fmnist export, after the run)"
+        )
+    return formats
+
+
 def save_formats(run_dir: Path, formats, images: np.ndarray) -> list[dict]:
     """model.<format> for each format, each reloaded and compared with model.keras."""
     source, saved = run_dir / "model.keras", []
-    for name in formats:
-        if name not in FORMATS:
-            raise FmnistError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}")
+    for name in check_formats(formats):
         if name == "keras":
             path, check = source, verify_models(source, None, images)  # its reloaded copy
         else:
@@ -70,6 +81,7 @@ def sample_predictions(run_dir: Path, data: Dataset, seed: int) -> list[dict]:
 
 def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -> Path:
     """Every stage, in order, into one run folder; returns it."""
+    formats = check_formats(formats)  # before minutes of training, not after
     started, timings = time.perf_counter(), {}
 
     def stage(name: str, since: float) -> float:
@@ -82,23 +94,40 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
     data = load_dataset("folder", folder)
     t = stage("data", t)
     run_dir = create_run_dir(config)
-    write_exploration(data, run_dir / "explore", seed=config.seed)
-    t = stage("explore", t)
-    train(config, data, run_dir=run_dir)
-    t = stage("train", t)
-    evaluation = evaluate_model(
-        load_model(run_dir / "model.keras"),
-        data.test_images,
-        data.test_labels,
-        data.class_names,
-        tta=config.tta,
-    )
-    write_evaluation(evaluation, run_dir, "test")
-    t = stage("evaluate", t)
-    saved = save_formats(run_dir, formats, data.test_images)
-    t = stage("save and verify", t)
-    predictions = sample_predictions(run_dir, data, config.seed)
-    t = stage("predict", t)
+    current = "explore"
+    try:
+        write_exploration(data, run_dir / "explore", seed=config.seed)
+        t = stage("explore", t)
+        current = "train"
+        train(config, data, run_dir=run_dir)
+        t = stage("train", t)
+        current = "evaluate"
+        evaluation = evaluate_model(
+            load_model(run_dir / "model.keras"),
+            data.test_images,
+            data.test_labels,
+            data.class_names,
+            tta=config.tta,
+        )
+        write_evaluation(evaluation, run_dir, "test")
+        t = stage("evaluate", t)
+        current = "save and verify"
+        saved = save_formats(run_dir, formats, data.test_images)
+        t = stage("save and verify", t)
+        current = "predict"
+        predictions = sample_predictions(run_dir, data, config.seed)
+        t = stage("predict", t)
+        current = "report"
+        finish_pipeline(run_dir, folder, checks, saved, predictions, timings, started)
+    except BaseException as error:
+        record_failure(run_dir, current, error)
+        raise
+    stage("report", t)
+    return run_dir
+
+
+def finish_pipeline(run_dir, folder, checks, saved, predictions, timings, started) -> None:
+    """pipeline.json (what each stage found) and the report built from the folder."""
     record = {
         "data": {"folder": str(folder), "files": checks},
         "saved": saved,
@@ -109,5 +138,3 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
     record["timings_s"]["total"] = round(time.perf_counter() - started, 2)
     write_json(run_dir / "pipeline.json", record)
     write_report(run_dir)
-    stage("report", t)
-    return run_dir
