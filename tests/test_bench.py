@@ -16,6 +16,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         "memory.py",
         "time_to_accuracy.py",
         "training_throughput.py",
+        "training_profile.py",
         "accuracy_table.py",
         "load_test.py",
     ],

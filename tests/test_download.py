@@ -45,6 +45,7 @@ def test_refuses_a_file_with_the_wrong_md5(tmp_path, mirrors):
     message = str(caught.value)
     assert message.startswith("train-images-idx3-ubyte.gz: no mirror gave a verified copy")
     assert "is not the published" in message and "HTTP 404" in message
+    assert message.endswith("--data-dir DIR or FMNIST_DATA_DIR=DIR")  # what to do offline
     assert "\n" not in message
     assert list(dest.iterdir()) == []  # nothing kept, nothing half-written
 

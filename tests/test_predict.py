@@ -176,3 +176,20 @@ def test_real_image_survives_the_photo_round_trip(real_data_dir):
     out = prepare_photo(canvas.convert("RGB"))
     correlation = np.corrcoef(out.ravel().astype(float), original.ravel().astype(float))[0, 1]
     assert correlation > 0.9
+
+
+def test_command_on_test_indices_marks_wrong_answers_and_counts(tmp_path, model_file, isolated_env):
+    folder = write_folder(tmp_path / "d", make_arrays())
+    args = ["predict", "--model", str(model_file), "--random", "6", "--data-dir", str(folder)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("test[")]
+    assert len(lines) == 6 and all(line.endswith((": right)", ": WRONG)")) for line in lines)
+    right = sum(line.endswith(": right)") for line in lines)
+    assert result.output.splitlines()[-1] == f"{right} of 6 correct"
+
+
+def test_command_on_a_folder_is_one_line(tmp_path, model_file):
+    result = CliRunner().invoke(main, ["predict", "--model", str(model_file), str(tmp_path)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert f"{tmp_path}: a folder, not an image file" in result.output

@@ -236,3 +236,39 @@ def test_a_bfloat16_run_keeps_a_float32_model(tmp_path, tiny):
     assert metrics["trained_in"] == "bfloat16"
     kept = keras.saving.load_model(run_dir / "model.keras")
     assert all(layer.compute_dtype == "float32" for layer in kept.layers)
+
+
+class FailAfter(keras.callbacks.Callback):
+    """A disk that fills up at the end of epoch `epoch`."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise OSError(28, "No space left on device", "/runs/x/checkpoints/epoch-0001.keras")
+
+
+def test_a_run_that_stops_on_an_error_is_recorded_as_failed(tmp_path, tiny):
+    with pytest.raises(OSError):
+        train(config(tmp_path, epochs=2), tiny, extra_callbacks=[FailAfter(1)])
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    state = json.loads((run_dir / "state.json").read_text())
+    assert (state["status"], state["stage"]) == ("failed", "train")
+    assert state["error"] == "/runs/x/checkpoints/epoch-0001.keras: no space left on the disk"
+    from fmnist.runs import leaderboard
+
+    assert leaderboard(tmp_path / "runs")[0]["status"] == "failed"
+
+
+def test_resume_removes_what_a_killed_save_left(tmp_path, tiny):
+    with pytest.raises(TrainingInterrupted):
+        train(config(tmp_path, epochs=2), tiny, extra_callbacks=[InterruptAfter(1)])
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    leftovers = [run_dir / ".model.1234.tmp.keras", run_dir / "checkpoints" / ".state.json.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half a file")
+    resume(run_dir, tiny)
+    assert not any(path.exists() for path in leftovers)
+    assert json.loads((run_dir / "state.json").read_text())["status"] == "finished"

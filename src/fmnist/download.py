@@ -174,7 +174,10 @@ def download_file(name: str, target: Path, mirrors, progress, timeout: float) ->
             failures.append(f"{url}: {error.reason}")
         except (DataError, OSError, ValueError) as error:
             failures.append(f"{url}: {error}")
-    raise DataError(f"{name}: no mirror gave a verified copy ({'; '.join(failures)})")
+    raise DataError(
+        f"{name}: no mirror gave a verified copy ({'; '.join(failures)}); offline? point "
+        "fmnist at a folder with the four files: --data-dir DIR or FMNIST_DATA_DIR=DIR"
+    )
 
 
 def download(

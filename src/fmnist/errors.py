@@ -1,7 +1,10 @@
 """The errors fmnist raises on purpose: each carries one line a user can act on.
 
-The command line prints the message alone (no traceback) and exits non-zero.
+The command line prints the message alone (no traceback) and exits non-zero; an OSError
+on a user's path becomes such a line too (`describe_os_error`).
 """
+
+import errno
 
 
 class FmnistError(Exception):
@@ -12,3 +15,23 @@ class FmnistError(Exception):
 
 class DataError(FmnistError):
     """A data file is missing, corrupt, or not Fashion-MNIST."""
+
+
+# What a user can do something about, said plainly; other errors keep the system's words.
+_OS_REASONS = {
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.EISDIR: "a folder, where a file is needed",
+    errno.ENOSPC: "no space left on the disk",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "already exists",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """'PATH: what is wrong' for an OSError, naming the path it happened on."""
+    reason = _OS_REASONS.get(error.errno, error.strerror or str(error))
+    return reason if error.filename is None else f"{error.filename}: {reason}"

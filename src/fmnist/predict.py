@@ -91,6 +91,8 @@ def prepare_photo(image: Image.Image) -> np.ndarray:
 def load_photo(path: Path | str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read and prepare one photo file; PhotoError naming the file when it cannot."""
     path = Path(path)
+    if path.is_dir():
+        raise PhotoError(f"{path}: a folder, not an image file; name the images in it")
     if not path.is_file():
         raise PhotoError(f"{path}: no such file")
     return prepare_photo(open_photo(path, str(path), max_pixels))
@@ -108,10 +110,14 @@ class Answer:
     error: str = ""
 
     def describe(self, class_names) -> str:
-        """One line: the source, the top classes, the true class when known."""
+        """One line: the source, the top classes, the true class when known, and WRONG when
+        the top answer is not it."""
         top = ", ".join(f"{name} {p:.1%}" for name, p in self.top)
-        truth = "" if self.true_label is None else f"  (true: {class_names[self.true_label]})"
-        return f"{self.source}: {top}{truth}"
+        if self.true_label is None:
+            return f"{self.source}: {top}"
+        truth = class_names[self.true_label]
+        verdict = "right" if self.top[0][0] == truth else "WRONG"
+        return f"{self.source}: {top}  (true: {truth}: {verdict})"
 
     def to_dict(self, class_names) -> dict:
         result = {"source": self.source}
@@ -201,6 +207,13 @@ def answer_test_images(predictor: Predictor, data, indices: list[int], k: int = 
     """Answers for test images, with their true labels."""
     sources = [f"test[{i}]" for i in indices]
     return predictor.answer(data.test_images[indices], sources, k, data.test_labels[indices])
+
+
+def count_correct(answers: list[Answer], class_names) -> tuple[int, int]:
+    """(right, judged): how many answers with a known true class have it as their top one."""
+    judged = [a for a in answers if a.true_label is not None and a.top]
+    right = sum(a.top[0][0] == class_names[a.true_label] for a in judged)
+    return right, len(judged)
 
 
 def save_answer_figures(

@@ -48,3 +48,30 @@ def read_history(path: Path) -> dict[str, list[float]]:
         rows = list(csv.DictReader(stream))
     keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
     return {k: [float(row[k]) for row in rows] for k in keys}
+
+
+def record_failure(run_dir: Path, stage: str, error: BaseException) -> dict:
+    """Mark a run folder failed (or interrupted, for Ctrl-C) in its state.json, with the
+    stage and the one-line reason, so `fmnist runs` never lists it as finished."""
+    from fmnist.errors import describe_os_error
+
+    state = read_json_or_empty(Path(run_dir) / "state.json")
+    if isinstance(error, KeyboardInterrupt) or getattr(error, "exit_code", None) == 130:
+        state.update(status="interrupted", stage=stage)
+    else:
+        reason = describe_os_error(error) if isinstance(error, OSError) else str(error)
+        state.update(status="failed", stage=stage, error=reason or type(error).__name__)
+    try:
+        write_json(Path(run_dir) / "state.json", state)
+    except OSError:
+        pass  # the folder itself cannot be written: the error being raised says why
+    return state
+
+
+def remove_leftovers(run_dir: Path) -> list[Path]:
+    """Delete the temporary files a killed save leaves behind (`.NAME.tmp`, `.NAME.PID.tmp.keras`:
+    every atomic write here writes one, then renames it); returns what was removed."""
+    leftovers = [p for p in Path(run_dir).rglob(".*.tmp*") if p.is_file()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers

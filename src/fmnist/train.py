@@ -31,7 +31,7 @@ from fmnist.errors import FmnistError
 from fmnist.machine import amx_available, package_versions
 from fmnist.models import create_model, predict_probabilities
 from fmnist.plots import save_figure, training_curves
-from fmnist.runfiles import read_history, write_json
+from fmnist.runfiles import read_history, record_failure, remove_leftovers, write_json
 
 
 class TrainingInterrupted(FmnistError):
@@ -206,7 +206,7 @@ def train(
     )
     state = {"status": "running", "epochs_done": 0}
     write_json(run_dir / "state.json", state)
-    return fit(run_dir, config, dataset, state, {}, None, extra_callbacks)
+    return fit_recorded(run_dir, config, dataset, state, {}, None, extra_callbacks)
 
 
 def resume(run_dir: Path | str, dataset: Dataset | None = None, extra_callbacks=()) -> Path:
@@ -215,6 +215,7 @@ def resume(run_dir: Path | str, dataset: Dataset | None = None, extra_callbacks=
     for name in ("config.json", "state.json"):
         if not (run_dir / name).is_file():
             raise FmnistError(f"{run_dir}: not a run folder (no {name})")
+    remove_leftovers(run_dir)
     config = make_config(json.loads((run_dir / "config.json").read_text())["config"])
     state = json.loads((run_dir / "state.json").read_text())
     if state.get("status") == "finished":
@@ -226,7 +227,17 @@ def resume(run_dir: Path | str, dataset: Dataset | None = None, extra_callbacks=
         load_model(run_dir / state["checkpoint"], compile=True) if state["epochs_done"] else None
     )
     state["status"] = "running"
-    return fit(run_dir, config, dataset, state, history, model, extra_callbacks)
+    write_json(run_dir / "state.json", state)  # fails now, not after an epoch, if read-only
+    return fit_recorded(run_dir, config, dataset, state, history, model, extra_callbacks)
+
+
+def fit_recorded(run_dir: Path, *args) -> Path:
+    """`fit`, with a run that stops on an error recorded as failed (or interrupted)."""
+    try:
+        return fit(run_dir, *args)
+    except BaseException as error:
+        record_failure(run_dir, "train", error)
+        raise
 
 
 def fit(run_dir, config, dataset, state, history, model, extra_callbacks) -> Path:
