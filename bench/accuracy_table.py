@@ -11,7 +11,6 @@ A finished run of a model already under --runs-dir is reused instead of retraine
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -19,7 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from common import data_dir, write_result  # noqa: E402
 from fmnist.config import resolve_config  # noqa: E402
+from fmnist.evaluate import evaluate_run  # noqa: E402
 from fmnist.models import list_models  # noqa: E402
+from fmnist.run_folder import RunFolder  # noqa: E402
 from fmnist.runs import leaderboard  # noqa: E402
 from fmnist.train import train  # noqa: E402
 
@@ -44,12 +45,16 @@ def main() -> None:
             run_dir = train(
                 resolve_config(model=model, data_dir=data_dir(), runs_dir=str(runs_dir))
             )
-        m = json.loads((run_dir / "metrics.json").read_text())
+        run = RunFolder(run_dir)
+        if not run.read_evaluation("test"):
+            evaluate_run(run_dir)
+        m, test = run.read_metrics(), run.read_evaluation("test")
         rows.append(
             {
                 "model": model,
-                "test_accuracy": m["test_accuracy"],
-                "val_accuracy": m["val_accuracy"],
+                "test_accuracy": test["accuracy"],
+                "test_accuracy_without_tta": test.get("accuracy_without_tta", test["accuracy"]),
+                "val_accuracy": run.read_evaluation("val")["accuracy"],
                 "epochs": m["epochs_run"],
                 "best_epoch": m["best_epoch"],
                 "wall_time_s": m["wall_time_s"],

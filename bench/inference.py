@@ -21,6 +21,7 @@ from common import data_dir, write_result  # noqa: E402
 from fmnist.data import load_dataset  # noqa: E402
 from fmnist.models import DEFAULT_MODEL  # noqa: E402
 from fmnist.predict import Predictor  # noqa: E402
+from fmnist.run_folder import resolve_model_path  # noqa: E402
 
 
 def latencies(call, images, count: int) -> np.ndarray:
@@ -51,8 +52,7 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=300, help="Single-image calls timed.")
     args = parser.parse_args()
     if args.model:
-        path = args.model if args.model.endswith((".keras", ".h5")) else f"{args.model}/model.keras"
-        predictor = Predictor.load(path)
+        predictor = Predictor.load(resolve_model_path(args.model)[0])
     else:
         from fmnist.models import create_model
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from common import data_dir, write_result
 from fmnist.models import DEFAULT_MODEL
+from fmnist.run_folder import RunFolder
 from load_test import multipart, photo_bytes, run_level, start_service
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -70,7 +71,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         train_mb = training_peak_mb(args.model, args.epochs, Path(folder))
         (run_dir,) = Path(folder).iterdir()
-        serve_mb = service_peak_mb(run_dir / "model.keras")
+        serve_mb = service_peak_mb(RunFolder(run_dir).model_path)
     result = {
         "model": args.model,
         "training_epochs": args.epochs,

@@ -199,23 +199,31 @@ def tiny_run(tmp_path, training_dir):
     )[1]
 
 
+def snapshot(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 def test_evaluate_leaves_the_run_record_alone(tiny_run, training_dir):
-    before = (tiny_run / "metrics.json").read_bytes()
+    before = snapshot(tiny_run)
     result = invoke("evaluate", tiny_run, "--json", "--split", "val")
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output)
     assert metrics["images"] == 20 and metrics["tta"] is False  # the run's own split
-    assert (tiny_run / "metrics.json").read_bytes() == before
-    own = json.loads((tiny_run / "evaluations" / "val-plain" / "metrics.json").read_text())
-    assert own["evaluation"]["val"]["accuracy"] == metrics["accuracy"]
-    assert not (tiny_run / "plots" / "confusion_matrix_val.png").exists()
+    after = snapshot(tiny_run)
+    own = tiny_run / "evaluations" / "val-plain"
+    assert {p: b for p, b in after.items() if own not in p.parents} == before  # byte for byte
+    saved = json.loads((own / "metrics.json").read_text())
+    assert saved["evaluation"]["val"]["accuracy"] == metrics["accuracy"]
+    # the run's own record, made when it trained, holds the same number
+    recorded = json.loads((tiny_run / "metrics.json").read_text())["evaluation"]["val"]
+    assert recorded["accuracy"] == metrics["accuracy"]
 
 
 def test_evaluate_update_writes_into_the_run_and_its_report(tiny_run):
     result = invoke("evaluate", tiny_run, "--split", "val", "--update")
     assert result.exit_code == 0, result.output
     saved = json.loads((tiny_run / "metrics.json").read_text())
-    assert "test_accuracy" in saved and saved["evaluation"]["val"]["images"] == 20
+    assert saved["epochs_run"] == 1 and saved["evaluation"]["val"]["images"] == 20
     assert (tiny_run / "plots" / "confusion_matrix_val.png").is_file()
     assert (tiny_run / "report.html").is_file()
 
@@ -308,3 +316,20 @@ def test_every_option_of_every_command_has_help_text():
             yield from missing(sub, f"{path} {name}")
 
     assert list(missing(main, "fmnist")) == []
+
+
+def test_train_on_a_missing_data_folder_leaves_no_run(tmp_path, isolated_env):
+    runs = tmp_path / "runs"
+    result = invoke("train", "--model", "mlp", "--runs-dir", runs, "--data-dir", tmp_path / "no")
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert str(tmp_path / "no") in result.output
+    assert not runs.exists()
+
+
+def test_train_into_a_path_under_a_file_is_one_line(tmp_path, training_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    args = ["--model", "mlp", "--epochs", "1", "--data-dir", training_dir]
+    result = invoke("train", *args, "--runs-dir", blocker / "runs")
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert f"{blocker / 'runs'}" in result.output and "is a file, not a folder" in result.output

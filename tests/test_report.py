@@ -117,13 +117,14 @@ def test_leaderboard_reads_finished_and_interrupted_runs(tmp_path, pipeline_run)
     from conftest import make_arrays as arrays_of
     from fmnist.data import Dataset
     from fmnist.errors import FmnistError
+    from fmnist.evaluate import evaluate_run
     from fmnist.train import train
     from test_train import InterruptAfter, config
 
     a = arrays_of(160, 40, seed=3)
     tiny = Dataset(a["train_images"], a["train_labels"], a["test_images"], a["test_labels"])
-    train(config(tmp_path, model="mlp", epochs=2), tiny)
-    train(config(tmp_path, model="cnn", epochs=1), tiny)
+    for model, epochs in (("mlp", 2), ("cnn", 1)):  # training, then the one evaluation
+        evaluate_run(train(config(tmp_path, model=model, epochs=epochs), tiny), tiny)
     with pytest.raises(FmnistError, match="interrupted after 1 finished epochs"):
         train(config(tmp_path, model="mlp2", epochs=3), tiny, extra_callbacks=[InterruptAfter(1)])
     rows = leaderboard(tmp_path / "runs")

@@ -11,8 +11,9 @@ from fmnist import train as train_module
 from fmnist.callbacks import GapStop, ResumableEarlyStopping, gap_exceeded
 from fmnist.config import ConfigError, resolve_config
 from fmnist.data import Dataset
+from fmnist.evaluate import evaluate_run
 from fmnist.models import create_model
-from fmnist.runfiles import read_history
+from fmnist.run_folder import RunFolder
 from fmnist.train import (
     TrainingInterrupted,
     compute_precision,
@@ -21,6 +22,11 @@ from fmnist.train import (
     resume,
     train,
 )
+
+
+def read_history(path):
+    """history.csv of the run folder that holds `path`, as RunFolder reads it."""
+    return RunFolder(path.parent).read_history()
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +43,7 @@ def config(tmp_path, **overrides):
 def test_one_epoch_writes_a_complete_run_folder(tmp_path, tiny):
     run_dir = train(config(tmp_path), tiny)
     files = {str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file()}
-    assert files == {
+    assert files == {  # before evaluation
         "config.json",
         "history.csv",
         "model.keras",
@@ -49,17 +55,15 @@ def test_one_epoch_writes_a_complete_run_folder(tmp_path, tiny):
     assert saved["config"]["model"] == "cnn"
     assert {"python", "keras", "tensorflow"} <= set(saved["versions"])
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    for key in (
-        "val_loss",
-        "val_accuracy",
-        "test_loss",
-        "test_accuracy",
-        "epochs_run",
-        "wall_time_s",
-        "train_images_per_s",
-    ):
+    for key in ("epochs_run", "best_epoch", "stopped_by", "wall_time_s", "train_images_per_s"):
         assert key in metrics
-    assert metrics["epochs_run"] == 1 and 0 <= metrics["test_accuracy"] <= 1
+    # Training records how it went; the model's metrics are evaluate_run's alone.
+    assert metrics["epochs_run"] == 1 and "evaluation" not in metrics
+    results = evaluate_run(run_dir, tiny)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["evaluation"]) == {"val", "test"}
+    assert metrics["evaluation"]["test"]["accuracy"] == results["test"].metrics["accuracy"]
+    assert metrics["evaluation"]["val"]["images"] == 16  # the run's own 10% of 160
     assert list(read_history(run_dir / "history.csv")) == [
         "accuracy",
         "loss",
@@ -168,8 +172,9 @@ def test_same_seed_same_history(tmp_path, tiny):
 def test_validate_on_test_warns(tmp_path, tiny, capsys):
     run_dir = train(config(tmp_path, validate_on_test=True), tiny)
     assert "model selection sees it" in capsys.readouterr().err
+    evaluate_run(run_dir, tiny)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["val_accuracy"] == metrics["test_accuracy"]
+    assert metrics["evaluation"]["val"] == metrics["evaluation"]["test"]
     assert metrics["validated_on"] == "test"
 
 
@@ -201,9 +206,10 @@ def test_tutorial_cnn_two_epochs_on_the_real_data(real_data_dir, tmp_path):
     cfg = resolve_config(
         model="cnn", epochs=2, data_dir=str(real_data_dir), runs_dir=str(tmp_path / "runs")
     )
-    metrics = json.loads((train(cfg) / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 2
-    assert metrics["test_accuracy"] >= 0.87
+    run_dir = train(cfg)
+    results = evaluate_run(run_dir)
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 2
+    assert results["test"].metrics["accuracy"] >= 0.87
 
 
 def test_auto_precision_is_bfloat16_only_on_an_amx_cpu(monkeypatch):
@@ -259,7 +265,7 @@ def test_a_run_that_stops_on_an_error_is_recorded_as_failed(tmp_path, tiny):
     assert state["error"] == "/runs/x/checkpoints/epoch-0001.keras: no space left on the disk"
     from fmnist.runs import leaderboard
 
-    assert leaderboard(tmp_path / "runs")[0]["status"] == "failed"
+    assert leaderboard(tmp_path / "runs")[0]["status"] == "failed (train)"
 
 
 def test_resume_removes_what_a_killed_save_left(tmp_path, tiny):

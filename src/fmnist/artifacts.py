@@ -1,10 +1,10 @@
 """Models as files: the one module that knows the formats.
 
-    >>> save_model(model, "model.keras", class_names=CLASS_NAMES)   # or .h5, .pkl
-    >>> model, info = load_model_with_metadata("model.keras")       # Keras safe_mode, always
+    >>> save_model(model, "shirts.keras", class_names=CLASS_NAMES)   # or .h5, .pkl
+    >>> model, info = load_model_with_metadata("shirts.keras")       # Keras safe_mode, always
     >>> info["class_names"][0]
     'T-shirt/top'
-    >>> export_model("model.keras", "onnx", "model.onnx")
+    >>> export_model("shirts.keras", "onnx", "shirts.onnx")
 
 Formats, chosen by extension:
 - `.keras` (default): Keras' zip archive; fmnist adds one entry, `fmnist.json`, with the

@@ -8,12 +8,11 @@ finished epoch.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import keras
 
 from fmnist.artifacts import save_model
-from fmnist.runfiles import write_history, write_json
+from fmnist.run_folder import RunFolder, RunState
 
 
 def gap_exceeded(logs: dict, threshold: float) -> bool:
@@ -64,9 +63,9 @@ class RunRecorder(keras.callbacks.Callback):
     and only then is the previous checkpoint deleted.
     """
 
-    def __init__(self, run_dir: Path, history: dict, state: dict, class_names, monitor: bool):
+    def __init__(self, run: RunFolder, history: dict, state: RunState, class_names, monitor: bool):
         super().__init__()
-        self.run_dir, self.history, self.state = run_dir, history, state
+        self.run, self.history, self.state = run, history, state
         self.class_names, self.monitor = class_names, monitor
         self.epoch_started = 0.0
 
@@ -82,21 +81,17 @@ class RunRecorder(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
         earlier = self.history.get("val_accuracy", [])[:-1]
         if not self.monitor or not earlier or logs["val_accuracy"] > max(earlier):
-            save_model(self.model, self.run_dir / "model.keras", self.class_names)
-        checkpoint = self.run_dir / "checkpoints" / f"epoch-{epoch + 1:04d}.keras"
+            save_model(self.model, self.run.model_path, self.class_names)
+        checkpoint = self.run.checkpoint_path(epoch + 1)
         save_model(self.model, checkpoint, self.class_names)
-        write_history(self.run_dir / "history.csv", self.history)
-        previous = self.state.get("checkpoint")
-        self.state.update(
-            epochs_done=epoch + 1,
-            checkpoint=str(checkpoint.relative_to(self.run_dir)),
-            train_seconds=self.state.get("train_seconds", 0.0)
-            + time.perf_counter()
-            - self.epoch_started,
-        )
-        write_json(self.run_dir / "state.json", self.state)
-        if previous and previous != self.state["checkpoint"]:
-            (self.run_dir / previous).unlink(missing_ok=True)
+        self.run.write_history(self.history)
+        previous = self.state.checkpoint
+        self.state.epochs_done = epoch + 1
+        self.state.checkpoint = str(checkpoint.relative_to(self.run.path))
+        self.state.train_seconds += time.perf_counter() - self.epoch_started
+        self.run.write_state(self.state)
+        if previous and previous != self.state.checkpoint:
+            (self.run.path / previous).unlink(missing_ok=True)
 
 
 class EpochSync(keras.callbacks.Callback):

@@ -233,6 +233,7 @@ def models_command() -> None:
 def train_command(config_file, resume_dir, data_dir, **flags) -> None:
     """Train a model and write a run folder (config, history, model, metrics, curves)."""
     from fmnist.config import resolve_config
+    from fmnist.evaluate import evaluate_run
     from fmnist.train import resume, train
 
     if resume_dir:
@@ -240,6 +241,7 @@ def train_command(config_file, resume_dir, data_dir, **flags) -> None:
     else:
         config = resolve_config(config_file, data_dir=str(data_dir) if data_dir else None, **flags)
         run_dir = train(config)
+    evaluate_run(run_dir)
     print_run_summary(run_dir)
 
 
@@ -372,7 +374,7 @@ def verify_command(first, second, as_json, trust_pickle, data_dir) -> None:
     "model_path",
     type=click.Path(exists=True, path_type=Path),
     required=True,
-    help="A model file, or a run folder (its model.keras).",
+    help="A model file, or a run folder (the model it kept).",
 )
 @click.option("--index", "by_index", is_flag=True, help="TARGETS are test-set indices.")
 @click.option(
@@ -401,9 +403,9 @@ def predict_command(
 ) -> None:
     """Predict test images (--index I [I ...] or --random N) or image files (FILE ...)."""
     from fmnist.predict import Predictor, count_correct
+    from fmnist.run_folder import resolve_model_path
 
-    if model_path.is_dir():
-        model_path = model_path / "model.keras"
+    model_path, _ = resolve_model_path(model_path)
     if sum([by_index, random_count is not None, bool(targets) and not by_index]) != 1:
         raise click.UsageError("give test indices (--index I ...), --random N, or image files")
     predictor = Predictor.load(model_path, trust=trust_pickle)
@@ -455,7 +457,7 @@ def report_answers(answers, class_names, as_json: bool, out: Path | None) -> Non
     "model_path",
     type=click.Path(exists=True, path_type=Path),
     required=True,
-    help="A model file, or a run folder (its model.keras).",
+    help="A model file, or a run folder (the model it kept).",
 )
 @click.option(
     "--host",
@@ -524,9 +526,10 @@ def serve_command(
 @uses_tensorflow
 def run(model, config_file, epochs, runs_dir, name, seed, formats, tensorboard, data_dir) -> None:
     """The whole workflow: verify the data, explore it, train, evaluate, save and verify the
-    model files, predict samples, write report.html."""
+    model files, predict samples, write the HTML report."""
     from fmnist.config import resolve_config
     from fmnist.pipeline import run_pipeline
+    from fmnist.run_folder import RunFolder
 
     config = resolve_config(
         config_file,
@@ -541,17 +544,18 @@ def run(model, config_file, epochs, runs_dir, name, seed, formats, tensorboard, 
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
     run_dir = run_pipeline(config, chosen, echo=click.echo)
     print_run_summary(run_dir)
-    pipeline = json.loads((run_dir / "pipeline.json").read_text())
+    pipeline = RunFolder(run_dir).read_pipeline()
     for saved in pipeline["saved"]:
         verdict = "reload OK" if saved["ok"] else "reload FAILED"
         click.echo(f"  {saved['file']:<12} {saved['bytes']:>12,} bytes  {verdict}")
-    click.echo(f"Report: {run_dir / 'report.html'}  (total {pipeline['timings_s']['total']:.0f}s)")
+    report = RunFolder(run_dir).report_path
+    click.echo(f"Report: {report}  (total {pipeline['timings_s']['total']:.0f}s)")
 
 
 @main.command("report")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def report_command(run_dir: Path) -> None:
-    """Rebuild report.html from a run folder alone."""
+    """Rebuild a run's HTML report from its folder alone."""
     from fmnist.report import write_report
 
     click.echo(f"Wrote {write_report(run_dir)}")

@@ -229,6 +229,33 @@ def split_train_val(
     return (train_x, train_y), (val_x, val_y)
 
 
+@dataclass(frozen=True)
+class Splits:
+    """A run's three sets of raw images and integer labels."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
+def make_splits(
+    dataset: Dataset, val_fraction: float, seed: int, validate_on_test: bool = False
+) -> Splits:
+    """Training, validation and test sets of a run: the one split that training and
+    evaluation both use, so `fmnist evaluate --split val` sees the run's own validation set.
+    With `validate_on_test`, the test set doubles as validation (as two tutorials do)."""
+    test = (dataset.test_images, dataset.test_labels)
+    if validate_on_test:
+        return Splits(dataset.train_images, dataset.train_labels, *test, *test)
+    (train_x, train_y), (val_x, val_y) = split_train_val(
+        dataset.train_images, dataset.train_labels, val_fraction, seed
+    )
+    return Splits(train_x, train_y, val_x, val_y, *test)
+
+
 def scale_pixels(images: np.ndarray) -> np.ndarray:
     """uint8 0-255 -> float32 0-1 with a channel axis: (N, 28, 28) -> (N, 28, 28, 1)."""
     return (np.asarray(images, np.float32) / 255.0)[..., np.newaxis]

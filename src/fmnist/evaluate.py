@@ -11,14 +11,12 @@ against scikit-learn on fabricated predictions.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fmnist.errors import FmnistError
 from fmnist.models import as_model_input, predict_probabilities
 from fmnist.plots import (
     confusion_matrix_figure,
@@ -26,7 +24,7 @@ from fmnist.plots import (
     reliability_diagram,
     save_figure,
 )
-from fmnist.runfiles import write_json
+from fmnist.run_folder import RunFolder, resolve_model_path
 
 CALIBRATION_BINS = 15
 
@@ -88,13 +86,16 @@ def calibration(probabilities: np.ndarray, labels: np.ndarray, bins: int = CALIB
 
 def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) -> tuple:
     """(metrics dict, confusion matrix) from probabilities (N, classes) and true labels."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import (
+        confusion_matrix,
+        log_loss,
+        precision_recall_fscore_support,
+        top_k_accuracy_score,
+    )
 
     n = len(class_names)
     labels = np.asarray(labels).astype(int)
     predicted = probabilities.argmax(axis=1)
-    picked = probabilities[np.arange(len(labels)), labels]
-    top2 = np.argsort(probabilities, axis=1)[:, -2:]
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=range(n), zero_division=0
     )
@@ -102,9 +103,9 @@ def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) 
     ece, bins = calibration(probabilities, labels)
     metrics = {
         "images": len(labels),
-        "loss": float(np.mean(-np.log(np.clip(picked, 1e-7, 1.0)))),
+        "loss": float(log_loss(labels, probabilities, labels=range(n))),
         "accuracy": float(np.mean(predicted == labels)),
-        "top2_accuracy": float(np.mean((top2 == labels[:, None]).any(axis=1))),
+        "top2_accuracy": float(top_k_accuracy_score(labels, probabilities, k=2, labels=range(n))),
         "macro_f1": float(np.mean(f1)),
         "per_class": {
             name: {
@@ -153,13 +154,14 @@ def write_csv(path: Path, header: list, rows) -> None:
 
 def write_evaluation(result: Evaluation, out: Path | str, split: str = "test") -> list[Path]:
     """metrics.json (merged under "evaluation"/split), CSVs and figures into `out`."""
-    out = Path(out)
-    (out / "plots").mkdir(parents=True, exist_ok=True)
+    folder = RunFolder(out)  # a run folder, or an evaluation folder of the same layout
+    out = folder.path
+    folder.plots.mkdir(parents=True, exist_ok=True)
     names, confusion = result.class_names, result.confusion
-    metrics_path = out / "metrics.json"
-    everything = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    everything = folder.read_metrics()
     everything.setdefault("evaluation", {})[split] = result.metrics
-    write_json(metrics_path, everything)
+    folder.write_metrics(everything)
+    metrics_path = folder.metrics_path
     rows = confusion.sum(axis=1, keepdims=True)
     normalized = confusion / np.maximum(rows, 1)
     paths = [
@@ -201,7 +203,7 @@ def write_evaluation(result: Evaluation, out: Path | str, split: str = "test") -
             result.metrics["calibration_bins"], result.metrics["ece"]
         ),
     }
-    paths += [save_figure(fig, out / "plots" / name) for name, fig in figures.items()]
+    paths += [save_figure(fig, folder.plots / name) for name, fig in figures.items()]
     return paths
 
 
@@ -229,35 +231,35 @@ def format_evaluation(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluation_images(split: str, config: dict, data_dir=None):
-    """The images and labels of `split`, rebuilding a run's validation split from its config."""
-    from fmnist.data import load_dataset, split_train_val
+def evaluation_images(split: str, config, data):
+    """The images and labels of `split`: the test set, or the run's own validation set,
+    made by the split function training used, from the run's config."""
+    from fmnist.data import make_splits
 
-    data = load_dataset(data_dir=data_dir or config.get("data_dir"))
-    if split == "test" or config.get("validate_on_test"):
-        return data.test_images, data.test_labels
-    (_, _), (val_x, val_y) = split_train_val(
-        data.train_images, data.train_labels, config.get("val_fraction", 0.1), config.get("seed", 0)
-    )
-    return val_x, val_y
+    splits = make_splits(data, config.val_fraction, config.seed, config.validate_on_test)
+    return (splits.test_x, splits.test_y) if split == "test" else (splits.val_x, splits.val_y)
 
 
-def check_run_folder(folder: Path) -> None:
-    """A clear error for a folder that holds no model: a folder of runs, or something else."""
-    if (folder / "model.keras").is_file():
-        return
-    runs = sorted(f.name for f in folder.iterdir() if (f / "model.keras").is_file())
-    if runs:
-        raise FmnistError(
-            f"{folder}: a folder of runs, not a run folder; name one of its {len(runs)}, "
-            f"e.g. {folder / runs[-1]}"
-        )
-    raise FmnistError(f"{folder}: no model.keras here; give a run folder or a model file")
+def evaluate_run(run_dir: Path | str, data=None, splits=("val", "test")) -> dict:
+    """A run's metrics, the one way they are made: its kept model on its own validation
+    split and the test set, with its own TTA, into its metrics.json (`evaluation.<split>`),
+    CSVs and figures. `fmnist train` and `fmnist run` call this after training."""
+    from fmnist.artifacts import load_model_with_metadata
+    from fmnist.config import make_config
+    from fmnist.data import load_dataset
 
-
-def evaluation_folder(run_dir: Path, split: str, tta: bool) -> Path:
-    """Where `fmnist evaluate` writes a run's evaluation unless told to update the run."""
-    return run_dir / "evaluations" / f"{split}-{'tta' if tta else 'plain'}"
+    run = RunFolder(run_dir)
+    config = make_config(run.read_config_values())
+    data = data or load_dataset(data_dir=config.data_dir)
+    model, info = load_model_with_metadata(run.model_path)
+    results = {}
+    for split in splits:
+        images, labels = evaluation_images(split, config, data)
+        if len(labels):
+            names = info.get("class_names") or data.class_names
+            results[split] = evaluate_model(model, images, labels, names, config.tta)
+            write_evaluation(results[split], run.path, split)
+    return results
 
 
 def evaluate_path(path, split="test", out=None, tta=None, trust=False, data_dir=None, update=False):
@@ -269,29 +271,25 @@ def evaluate_path(path, split="test", out=None, tta=None, trust=False, data_dir=
     its report. A model file's evaluation goes to `<model>-evaluation/` beside it.
     """
     from fmnist.artifacts import load_model_with_metadata
-    from fmnist.data import CLASS_NAMES
+    from fmnist.config import make_config
+    from fmnist.data import CLASS_NAMES, load_dataset
 
-    path = Path(path)
-    config = {}
-    if path.is_dir():
-        check_run_folder(path)
-        if (path / "config.json").is_file():
-            config = json.loads((path / "config.json").read_text())["config"]
-        model_path = path / "model.keras"
-    else:
-        model_path = path
-    tta = config.get("tta", False) if tta is None else tta
+    model_path, run = resolve_model_path(path)
+    run = run if Path(path).is_dir() else None  # a model file is evaluated as a file
+    config = make_config(run.read_config_values() if run else {})
+    tta = config.tta if run and tta is None else bool(tta)
     model, info = load_model_with_metadata(model_path, trust=trust)
-    images, labels = evaluation_images(split, config, data_dir)
+    data = load_dataset(data_dir=data_dir or config.data_dir)
+    images, labels = evaluation_images(split, config, data)
     result = evaluate_model(model, images, labels, info.get("class_names") or CLASS_NAMES, tta)
     if out is None:
-        if not path.is_dir():
-            out = path.with_name(f"{path.stem}-evaluation")
+        if run is None:
+            out = model_path.with_name(f"{model_path.stem}-evaluation")
         else:
-            out = path if update else evaluation_folder(path, split, tta)
+            out = run.path if update else run.evaluation_path(split, tta)
     write_evaluation(result, Path(out), split)
-    if update and config:
+    if update and run is not None:
         from fmnist.report import write_report
 
-        write_report(path)
+        write_report(run.path)
     return result, Path(out)

@@ -1,7 +1,7 @@
 """The whole workflow in one call: data, exploration, training, evaluation, model files,
 sample predictions and the HTML report, all in one run folder.
 
-    >>> run_dir = run_pipeline(resolve_config(model="cnn_bn"), formats=("keras", "h5", "pkl"))
+    >>> run_dir = run_pipeline(resolve_config(model="lean_cnn"), formats=("keras", "h5", "pkl"))
 
 What each stage found goes into `pipeline.json`, so `fmnist report RUN_DIR` can rebuild
 the report from the folder alone.
@@ -15,17 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.artifacts import convert, load_model, verify_models
+from fmnist.artifacts import convert, verify_models
 from fmnist.config import TrainConfig
 from fmnist.data import Dataset, load_dataset, locate
 from fmnist.download import download, verify_folder
 from fmnist.errors import DataError, FmnistError
-from fmnist.evaluate import evaluate_model, write_evaluation
+from fmnist.evaluate import evaluate_run
 from fmnist.explore import write_exploration
 from fmnist.machine import describe_machine
 from fmnist.predict import Predictor, answer_test_images, pick_test_indices, save_answer_figures
 from fmnist.report import write_report
-from fmnist.runfiles import record_failure, write_json
+from fmnist.run_folder import RunFolder
 from fmnist.train import create_run_dir, train
 
 FORMATS = ("keras", "h5", "pkl")
@@ -58,24 +58,24 @@ def check_formats(formats) -> tuple[str, ...]:
     return formats
 
 
-def save_formats(run_dir: Path, formats, images: np.ndarray) -> list[dict]:
+def save_formats(run: RunFolder, formats, images: np.ndarray) -> list[dict]:
     """model.<format> for each format, each reloaded and compared with model.keras."""
-    source, saved = run_dir / "model.keras", []
+    source, saved = run.model_path, []
     for name in check_formats(formats):
         if name == "keras":
             path, check = source, verify_models(source, None, images)  # its reloaded copy
         else:
-            path = convert(source, run_dir / f"model.{name}")
+            path = convert(source, run.model_format_path(name))
             check = verify_models(source, path, images, trust=True)  # pkl: we just wrote it
         saved.append({"file": path.name, "bytes": path.stat().st_size, **check})
     return saved
 
 
-def sample_predictions(run_dir: Path, data: Dataset, seed: int) -> list[dict]:
-    predictor = Predictor.load(run_dir / "model.keras")
+def sample_predictions(run: RunFolder, data: Dataset, seed: int) -> list[dict]:
+    predictor = Predictor.load(run.model_path)
     indices = pick_test_indices(len(data.test_labels), random_count=SAMPLE_PREDICTIONS, seed=seed)
     answers = answer_test_images(predictor, data, indices)
-    save_answer_figures(answers, predictor.class_names, run_dir / "predictions", per_image=3)
+    save_answer_figures(answers, predictor.class_names, run.predictions, per_image=3)
     return [a.to_dict(predictor.class_names) for a in answers]
 
 
@@ -93,40 +93,33 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
     folder, checks = data_checks(config)
     data = load_dataset("folder", folder)
     t = stage("data", t)
-    run_dir = create_run_dir(config)
+    run = RunFolder(create_run_dir(config))
     current = "explore"
     try:
-        write_exploration(data, run_dir / "explore", seed=config.seed)
+        write_exploration(data, run.explore, seed=config.seed)
         t = stage("explore", t)
         current = "train"
-        train(config, data, run_dir=run_dir)
+        train(config, data, run_dir=run.path)
         t = stage("train", t)
         current = "evaluate"
-        evaluation = evaluate_model(
-            load_model(run_dir / "model.keras"),
-            data.test_images,
-            data.test_labels,
-            data.class_names,
-            tta=config.tta,
-        )
-        write_evaluation(evaluation, run_dir, "test")
+        evaluate_run(run.path, data)
         t = stage("evaluate", t)
         current = "save and verify"
-        saved = save_formats(run_dir, formats, data.test_images)
+        saved = save_formats(run, formats, data.test_images)
         t = stage("save and verify", t)
         current = "predict"
-        predictions = sample_predictions(run_dir, data, config.seed)
+        predictions = sample_predictions(run, data, config.seed)
         t = stage("predict", t)
         current = "report"
-        finish_pipeline(run_dir, folder, checks, saved, predictions, timings, started)
+        finish_pipeline(run, folder, checks, saved, predictions, timings, started)
     except BaseException as error:
-        record_failure(run_dir, current, error)
+        run.record_failure(current, error)
         raise
     stage("report", t)
-    return run_dir
+    return run.path
 
 
-def finish_pipeline(run_dir, folder, checks, saved, predictions, timings, started) -> None:
+def finish_pipeline(run: RunFolder, folder, checks, saved, predictions, timings, started):
     """pipeline.json (what each stage found) and the report built from the folder."""
     record = {
         "data": {"folder": str(folder), "files": checks},
@@ -136,5 +129,5 @@ def finish_pipeline(run_dir, folder, checks, saved, predictions, timings, starte
         "environment": describe_machine(),
     }
     record["timings_s"]["total"] = round(time.perf_counter() - started, 2)
-    write_json(run_dir / "pipeline.json", record)
-    write_report(run_dir)
+    run.write_pipeline(record)
+    write_report(run.path)

@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 
 from fmnist.errors import FmnistError
-from fmnist.runfiles import read_json_or_empty
+from fmnist.run_folder import RunFolder, read_json_or_empty
 
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;margin:0;
@@ -80,8 +80,8 @@ def config_section(run: dict) -> str:
     return table(["setting", "value"], [[k, json.dumps(v)] for k, v in config.items()])
 
 
-def data_section(run: dict, folder: Path) -> str:
-    stats = read_json_or_empty(folder / "explore" / "stats.json")
+def data_section(run: dict, folder: RunFolder) -> str:
+    stats = read_json_or_empty(folder.explore / "stats.json")
     if not stats:
         return '<p class="note">No exploration in this run (fmnist run adds it).</p>'
     rows = []
@@ -122,26 +122,27 @@ def data_section(run: dict, folder: Path) -> str:
         ("pixel_histogram", "Pixel histogram"),
         ("embedding", "2-D embedding"),
     ):
-        html.append(f"<h3>{alt}</h3>" + image(folder / "explore" / f"{name}.png", alt))
+        html.append(f"<h3>{alt}</h3>" + image(folder.explore / f"{name}.png", alt))
     return "".join(html)
 
 
-def training_section(run: dict, folder: Path) -> str:
+def training_section(run: dict, folder: RunFolder) -> str:
     m = run["metrics"]
     summary = (
         f"<p>{m.get('epochs_run', '-')} epochs run, best epoch {m.get('best_epoch', '-')}, "
         f"stopped by {escape(str(m.get('stopped_by', '-')))}.</p>"
     )
-    return summary + image(folder / "plots" / "training_curves.png", "Training curves")
+    return summary + image(folder.curves_path, "Training curves")
 
 
 def metrics_section(run: dict) -> str:
-    m, e = run["metrics"], run["evaluation"]
+    m, e, v = run["metrics"], run["evaluation"], run["validation"]
     rows = [
-        ["validation accuracy", percent(m.get("val_accuracy"))],
-        ["validation loss", f"{m.get('val_loss', float('nan')):.4f}"],
-        ["test accuracy", percent(e.get("accuracy", m.get("test_accuracy")))],
-        ["test loss", f"{e.get('loss', m.get('test_loss', float('nan'))):.4f}"],
+        ["validation accuracy", percent(v.get("accuracy"))],
+        ["validation loss", f"{v.get('loss', float('nan')):.4f}"],
+        ["test accuracy", percent(e.get("accuracy"))],
+        ["test accuracy without TTA", percent(e.get("accuracy_without_tta", e.get("accuracy")))],
+        ["test loss", f"{e.get('loss', float('nan')):.4f}"],
         ["test top-2 accuracy", percent(e.get("top2_accuracy"))],
         ["test macro F1", f"{e['macro_f1']:.4f}" if "macro_f1" in e else "-"],
         ["expected calibration error", f"{e['ece']:.4f}" if "ece" in e else "-"],
@@ -175,9 +176,9 @@ def confused_section(run: dict) -> str:
     )
 
 
-def predictions_section(run: dict, folder: Path) -> str:
-    bars = sorted((folder / "predictions").glob("*_bars.png"))
-    html = [image(folder / "predictions" / "grid.png", "Sample test predictions")]
+def predictions_section(run: dict, folder: RunFolder) -> str:
+    bars = sorted(folder.predictions.glob("*_bars.png"))
+    html = [image(folder.predictions / "grid.png", "Sample test predictions")]
     html.append('<div class="grid">' + "".join(image(p, p.stem) for p in bars) + "</div>")
     return (
         "<p>Each image labelled predicted (true): blue when right, red when wrong.</p>"
@@ -185,7 +186,7 @@ def predictions_section(run: dict, folder: Path) -> str:
     )
 
 
-def files_section(run: dict, folder: Path) -> str:
+def files_section(run: dict, folder: RunFolder) -> str:
     saved = run["pipeline"].get("saved", [])
     if not saved:
         return '<p class="note">No saved-file check in this run (fmnist run adds it).</p>'
@@ -218,15 +219,16 @@ def environment_section(run: dict) -> str:
 
 def build_report(folder: Path | str) -> str:
     """The report's HTML for the run folder `folder`."""
-    folder = Path(folder)
-    metrics = read_json_or_empty(folder / "metrics.json")
+    folder = RunFolder(folder)
+    metrics = folder.read_metrics()
     run = {
-        "config": read_json_or_empty(folder / "config.json"),
+        "config": folder.read_record(),
         "metrics": metrics,
-        "evaluation": metrics.get("evaluation", {}).get("test", {}),
-        "pipeline": read_json_or_empty(folder / "pipeline.json"),
+        "evaluation": folder.read_evaluation("test"),
+        "validation": folder.read_evaluation("val"),
+        "pipeline": folder.read_pipeline(),
     }
-    plots = folder / "plots"
+    plots = folder.plots
     bodies = {
         "config": config_section(run),
         "data": data_section(run, folder),
@@ -245,24 +247,24 @@ def build_report(folder: Path | str) -> str:
     sections = "".join(
         f'<section id="{key}"><h2>{title}</h2>{bodies[key]}</section>' for key, title in SECTIONS
     )
-    model = escape(str(metrics.get("model", "model")))
-    accuracy = percent(run["evaluation"].get("accuracy", metrics.get("test_accuracy")))
+    model, name = escape(str(metrics.get("model", "model"))), escape(folder.path.name)
+    accuracy = percent(run["evaluation"].get("accuracy"))
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-        f'content="width=device-width, initial-scale=1"><title>fmnist report: {escape(folder.name)}'
+        f'content="width=device-width, initial-scale=1"><title>fmnist report: {name}'
         f"</title><style>{STYLE}</style></head><body><header><h1>Fashion-MNIST: {model}</h1>"
-        f"<p>{escape(folder.name)} &middot; test accuracy {accuracy}</p></header>"
+        f"<p>{name} &middot; test accuracy {accuracy}</p></header>"
         f"<nav>{nav}</nav><main>{sections}</main></body></html>\n"
     )
 
 
 def write_report(folder: Path | str) -> Path:
     """Write report.html into the run folder (atomically) and return its path."""
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise FmnistError(f"{folder}: not a run folder (no config.json)")
-    path = folder / "report.html"
-    temporary = folder / ".report.html.tmp"
-    temporary.write_text(build_report(folder))
+    folder = RunFolder(folder)
+    if not folder.is_run:
+        raise FmnistError(f"{folder.path}: not a run folder (no {folder.config_path.name})")
+    path = folder.report_path
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(build_report(folder.path))
     os.replace(temporary, path)
     return path

@@ -12,44 +12,47 @@ from matplotlib.figure import Figure
 
 from fmnist.errors import FmnistError
 from fmnist.plots import TRAIN_COLOR, VAL_COLOR, plt
-from fmnist.runfiles import read_history, read_json_or_empty
+from fmnist.run_folder import RunFolder, list_runs
 
 
-def run_row(folder: Path) -> dict:
+def run_row(folder: Path | str) -> dict:
     """One leaderboard row from a run folder's own files."""
-    config = read_json_or_empty(folder / "config.json")
-    metrics, state = (
-        read_json_or_empty(folder / "metrics.json"),
-        read_json_or_empty(folder / "state.json"),
-    )
-    history = read_history(folder / "history.csv")
-    status = state.get("status", "unknown")
-    val = metrics.get("val_accuracy")
+    run = RunFolder(folder)
+    record, metrics, state = run.read_record(), run.read_metrics(), run.read_state()
+    config = record.get("config", {})
+    history = run.read_history()
+    val = run.read_evaluation("val").get("accuracy")
     if val is None and history.get("val_accuracy"):
         val = max(history["val_accuracy"])  # an unfinished run: its best epoch so far
-    test = (
-        metrics.get("evaluation", {}).get("test", {}).get("accuracy", metrics.get("test_accuracy"))
-    )
+    test = run.read_evaluation("test").get("accuracy")
+    status = state.status
+    if state.status == "failed" and state.stage:
+        status += f" ({state.stage})"
     return {
-        "name": folder.name,
-        "model": config.get("config", {}).get("model", "?"),
+        "name": run.path.name,
+        "model": config.get("model", "?"),
         "status": status,
-        "epochs": state.get("epochs_done", len(history.get("loss", []))),
-        "max_epochs": config.get("config", {}).get("epochs"),
+        "error": state.error,
+        "epochs": state.epochs_done or len(history.get("loss", [])),
+        "max_epochs": config.get("epochs"),
         "val_accuracy": val,
         "test_accuracy": test,
-        "wall_time_s": metrics.get("wall_time_s", state.get("train_seconds")),
+        "wall_time_s": metrics.get("wall_time_s", state.train_seconds or None),
         "params": metrics.get("params"),
-        "date": config.get("created", ""),
+        "date": record.get("created", ""),
     }
 
 
-def format_run_summary(run_dir: Path) -> str:
+def format_run_summary(run_dir: Path | str) -> str:
     """Two lines on a finished run: its accuracy, how training went, where it is."""
-    m = read_json_or_empty(Path(run_dir) / "metrics.json")
-    val = f"{m['val_accuracy']:.4f}" if "val_accuracy" in m else "-"
+    run = RunFolder(run_dir)
+    m, test, val = run.read_metrics(), run.read_evaluation("test"), run.read_evaluation("val")
+    accuracy = f"{test['accuracy']:.4f}" if test else "not evaluated"
+    if test.get("tta"):
+        accuracy += f" with flip TTA ({test['accuracy_without_tta']:.4f} without)"
+    validation = f"{val['accuracy']:.4f}" if val else "-"
     return (
-        f"\n{m['model']}: test accuracy {m['test_accuracy']:.4f}  (validation {val}, best epoch "
+        f"\n{m['model']}: test accuracy {accuracy}  (validation {validation}, best epoch "
         f"{m['best_epoch']} of {m['epochs_run']}, stopped by {m['stopped_by']}, "
         f"{m['wall_time_s']:.0f}s, {m['train_images_per_s']:.0f} images/s in "
         f"{m.get('trained_in', 'float32')})\nRun folder: {run_dir}"
@@ -58,10 +61,7 @@ def format_run_summary(run_dir: Path) -> str:
 
 def leaderboard(runs_dir: Path | str = "runs") -> list[dict]:
     """Every run under `runs_dir`, best test accuracy first; unfinished runs last."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        raise FmnistError(f"{runs_dir}: no such runs folder")
-    rows = [run_row(f) for f in sorted(runs_dir.iterdir()) if (f / "config.json").is_file()]
+    rows = [run_row(run.path) for run in list_runs(runs_dir)]
     return sorted(
         rows,
         key=lambda r: (
@@ -77,7 +77,7 @@ def format_leaderboard(rows: list[dict]) -> str:
         return "-" if value is None else f"{100 * value:.2f}%"
 
     header = (
-        f"{'#':>2}  {'run':<34} {'model':<12} {'status':<12} {'epochs':>7} {'val acc':>8} "
+        f"{'#':>2}  {'run':<34} {'model':<12} {'status':<18} {'epochs':>7} {'val acc':>8} "
         f"{'test acc':>8} {'time':>7} {'params':>9}  date"
     )
     lines = [header, "-" * len(header)]
@@ -86,7 +86,7 @@ def format_leaderboard(rows: list[dict]) -> str:
         time = "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.0f}s"
         params = "-" if r["params"] is None else f"{r['params']:,}"
         lines.append(
-            f"{rank:>2}  {r['name'][:34]:<34} {r['model']:<12} {r['status']:<12} "
+            f"{rank:>2}  {r['name'][:34]:<34} {r['model']:<12} {r['status'][:18]:<18} "
             f"{epochs:>7} {pct(r['val_accuracy']):>8} {pct(r['test_accuracy']):>8} "
             f"{time:>7} {params:>9}  {r['date'][:16]}"
         )
@@ -97,9 +97,9 @@ def compare_runs(first: Path | str, second: Path | str) -> Figure:
     """Both runs' accuracy and loss per epoch on one figure (solid: validation)."""
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for folder, color in ((Path(first), TRAIN_COLOR), (Path(second), VAL_COLOR)):
-        history = read_history(folder / "history.csv")
+        history = RunFolder(folder).read_history()
         if not history:
-            raise FmnistError(f"{folder}: no history.csv (not a run folder?)")
+            raise FmnistError(f"{folder}: no training history (not a run folder?)")
         epochs = range(1, len(history["loss"]) + 1)
         for axis, metric in ((axes[0], "accuracy"), (axes[1], "loss")):
             axis.plot(

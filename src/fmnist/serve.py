@@ -26,6 +26,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from fmnist.predict import PhotoError, Predictor, open_photo, prepare_photo
+from fmnist.run_folder import RunFolder, resolve_model_path
 
 IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 
@@ -276,23 +277,24 @@ async def images_from_form(request, limits: ServiceLimits):
     return np.stack(images).astype(np.float64), [u.filename or "upload" for u in uploads]
 
 
-def model_details(path: Path) -> dict:
+def model_details(path: Path, run: RunFolder | None = None) -> dict:
     """What /v1/model tells about a model: its name and, from a run folder, test metrics."""
     from fmnist import __version__
 
-    run_dir = path.parent if path.name == "model.keras" else None
+    holder = RunFolder(path.parent)  # a folder's kept model is named after the folder
     details = {
-        "name": run_dir.name if run_dir else path.stem,
+        "name": holder.path.name if path == holder.model_path else path.stem,
         "file": path.name,
         "fmnist_version": __version__,
     }
-    metrics_path = run_dir / "metrics.json" if run_dir else None
-    if metrics_path and metrics_path.is_file():
-        metrics = json.loads(metrics_path.read_text())
+    if run and run.read_metrics():
+        metrics, test = run.read_metrics(), run.read_evaluation("test")
         details["metrics"] = {
-            k: metrics[k]
-            for k in ("model", "params", "test_accuracy", "test_loss", "val_accuracy")
-            if k in metrics
+            "model": metrics.get("model"),
+            "params": metrics.get("params"),
+            "test_accuracy": test.get("accuracy"),
+            "test_loss": test.get("loss"),
+            "val_accuracy": run.read_evaluation("val").get("accuracy"),
         }
     return details
 
@@ -308,10 +310,8 @@ def serve(
     """Load the model once, then serve until interrupted."""
     import uvicorn
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.keras"
+    path, run = resolve_model_path(path)
     predictor = Predictor.load(path, trust=trust)
     predictor.probabilities(np.zeros((1, 28, 28)))  # trace the graph before the first request
-    app = create_app(predictor, model_details(path), limits, cors_origins)
+    app = create_app(predictor, model_details(path, run), limits, cors_origins)
     uvicorn.run(app, host=host, port=port, log_level="info")

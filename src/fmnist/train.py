@@ -11,11 +11,10 @@ checkpoint, from which `resume` continues.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -25,27 +24,17 @@ import numpy as np
 from fmnist import callbacks
 from fmnist.artifacts import load_model, load_model_with_metadata, save_model
 from fmnist.augment import augment
-from fmnist.config import TrainConfig, config_to_dict, make_config
-from fmnist.data import Dataset, load_dataset, split_train_val
+from fmnist.config import TrainConfig, make_config
+from fmnist.data import Dataset, Splits, load_dataset, make_splits
 from fmnist.errors import FmnistError
 from fmnist.machine import amx_available, package_versions
-from fmnist.models import create_model, predict_probabilities
+from fmnist.models import create_model
 from fmnist.plots import save_figure, training_curves
-from fmnist.runfiles import read_history, record_failure, remove_leftovers, write_json
+from fmnist.run_folder import RunFolder, RunState
 
 
 class TrainingInterrupted(FmnistError):
     exit_code = 130  # the shell's code for Ctrl-C
-
-
-@dataclass(frozen=True)
-class Splits:
-    train_x: np.ndarray
-    train_y: np.ndarray
-    val_x: np.ndarray
-    val_y: np.ndarray
-    test_x: np.ndarray
-    test_y: np.ndarray
 
 
 class TrainingBatches(keras.utils.PyDataset):
@@ -119,19 +108,14 @@ def float32_copy(model, config: TrainConfig):
     return copy
 
 
-def make_splits(dataset: Dataset, config: TrainConfig) -> Splits:
-    test = (dataset.test_images, dataset.test_labels)
+def run_splits(dataset: Dataset, config: TrainConfig) -> Splits:
     if config.validate_on_test:
         print(
             "warning: validating on the test set: model selection sees it, so the test "
             "accuracy is optimistic",
             file=sys.stderr,
         )
-        return Splits(dataset.train_images, dataset.train_labels, *test, *test)
-    (train_x, train_y), (val_x, val_y) = split_train_val(
-        dataset.train_images, dataset.train_labels, config.val_fraction, config.seed
-    )
-    return Splits(train_x, train_y, val_x, val_y, *test)
+    return make_splits(dataset, config.val_fraction, config.seed, config.validate_on_test)
 
 
 def targets(labels: np.ndarray, config: TrainConfig) -> np.ndarray:
@@ -179,14 +163,7 @@ def compile_model(config: TrainConfig, steps_per_epoch: int):
 
 
 def create_run_dir(config: TrainConfig) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(config.runs_dir) / f"{stamp}-{config.name or config.model}"
-    run_dir, n = base, 1
-    while run_dir.exists():
-        n += 1
-        run_dir = base.with_name(f"{base.name}-{n}")
-    (run_dir / "plots").mkdir(parents=True)
-    return run_dir
+    return RunFolder.create(config.runs_dir, config.name or config.model).path
 
 
 def train(
@@ -194,63 +171,59 @@ def train(
 ) -> Path:
     """Train a fresh run of `config` (in `run_dir`, made by create_run_dir by default);
     returns its run folder."""
-    run_dir = Path(run_dir) if run_dir else create_run_dir(config)
-    write_json(
-        run_dir / "config.json",
+    dataset = dataset or load_dataset(data_dir=config.data_dir)  # fails before a folder exists
+    run = RunFolder(run_dir or create_run_dir(config))
+    run.write_record(
         {
-            "config": config_to_dict(config),
+            "config": dataclasses.asdict(config),
             "versions": package_versions(),
             "created": datetime.now().isoformat(timespec="seconds"),
             "command": sys.argv,
-        },
+        }
     )
-    state = {"status": "running", "epochs_done": 0}
-    write_json(run_dir / "state.json", state)
-    return fit_recorded(run_dir, config, dataset, state, {}, None, extra_callbacks)
+    state = RunState(status="running")
+    run.write_state(state)
+    return fit_recorded(run, config, dataset, state, {}, None, extra_callbacks)
 
 
 def resume(run_dir: Path | str, dataset: Dataset | None = None, extra_callbacks=()) -> Path:
-    """Continue an interrupted run from its last finished epoch."""
-    run_dir = Path(run_dir)
-    for name in ("config.json", "state.json"):
-        if not (run_dir / name).is_file():
-            raise FmnistError(f"{run_dir}: not a run folder (no {name})")
-    remove_leftovers(run_dir)
-    config = make_config(json.loads((run_dir / "config.json").read_text())["config"])
-    state = json.loads((run_dir / "state.json").read_text())
-    if state.get("status") == "finished":
-        raise FmnistError(f"{run_dir}: this run finished; nothing to resume")
-    history = {
-        k: v[: state["epochs_done"]] for k, v in read_history(run_dir / "history.csv").items()
-    }
-    model = (
-        load_model(run_dir / state["checkpoint"], compile=True) if state["epochs_done"] else None
-    )
-    state["status"] = "running"
-    write_json(run_dir / "state.json", state)  # fails now, not after an epoch, if read-only
-    return fit_recorded(run_dir, config, dataset, state, history, model, extra_callbacks)
+    """Continue an interrupted (or failed) run from its last finished epoch."""
+    run = RunFolder(run_dir)
+    for path in (run.config_path, run.state_path):
+        if not path.is_file():
+            raise FmnistError(f"{run.path}: not a run folder (no {path.name})")
+    run.remove_leftovers()
+    config = make_config(run.read_config_values())
+    state = run.read_state()
+    if state.status == "finished":
+        raise FmnistError(f"{run.path}: this run finished; nothing to resume")
+    history = {k: v[: state.epochs_done] for k, v in run.read_history().items()}
+    model = load_model(run.path / state.checkpoint, compile=True) if state.epochs_done else None
+    state.status, state.stage, state.error = "running", None, None
+    run.write_state(state)  # fails now, not after an epoch, if the folder is read-only
+    return fit_recorded(run, config, dataset, state, history, model, extra_callbacks)
 
 
-def fit_recorded(run_dir: Path, *args) -> Path:
+def fit_recorded(run: RunFolder, *args) -> Path:
     """`fit`, with a run that stops on an error recorded as failed (or interrupted)."""
     try:
-        return fit(run_dir, *args)
+        return fit(run, *args)
     except BaseException as error:
-        record_failure(run_dir, "train", error)
+        run.record_failure("train", error)
         raise
 
 
-def fit(run_dir, config, dataset, state, history, model, extra_callbacks) -> Path:
+def fit(run: RunFolder, config, dataset, state: RunState, history, model, extra_callbacks):
     seed_everything(config.seed)
     dataset = dataset or load_dataset(data_dir=config.data_dir)
-    splits = make_splits(dataset, config)
+    splits = run_splits(dataset, config)
     batches = TrainingBatches(splits.train_x, targets(splits.train_y, config), config)
     if model is None:
-        state["precision"] = compute_precision(config)
-        with dtype_policy(state["precision"]):
+        state.precision = compute_precision(config)
+        with dtype_policy(state.precision):
             model = compile_model(config, len(batches))
     else:  # resumed: the checkpoint's layers carry the precision it trains in
-        state["precision"] = precision_of(model)
+        state.precision = precision_of(model)
     has_val = len(splits.val_y) > 0
     stops = [callbacks.GapStop(config.gap_threshold)]
     if config.patience and has_val:
@@ -258,10 +231,10 @@ def fit(run_dir, config, dataset, state, history, model, extra_callbacks) -> Pat
     chain = [
         callbacks.EpochSync(batches),
         *stops,
-        callbacks.RunRecorder(run_dir, history, state, dataset.class_names, has_val),
+        callbacks.RunRecorder(run, history, state, dataset.class_names, has_val),
     ]
     if config.tensorboard:
-        chain.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+        chain.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard)))
     interactive = sys.stdout.isatty()
     chain += [] if interactive else [callbacks.EpochLine(config.epochs)]
     validation = (splits.val_x[..., None].astype(np.float32), targets(splits.val_y, config))
@@ -272,20 +245,20 @@ def fit(run_dir, config, dataset, state, history, model, extra_callbacks) -> Pat
             epochs=config.epochs,
             shuffle=False,  # batches are shuffled by (seed, epoch); Keras' own shuffle of
             # their order draws from Python's global random state, which a resume can't restore
-            initial_epoch=state["epochs_done"],
+            initial_epoch=state.epochs_done,
             callbacks=[*chain, *extra_callbacks],
             verbose=1 if interactive else 0,
         )
     except KeyboardInterrupt:
-        state["status"] = "interrupted"
-        write_json(run_dir / "state.json", state)
+        state.status = "interrupted"
+        run.write_state(state)
         raise TrainingInterrupted(
-            f"interrupted after {state['epochs_done']} finished epochs; resume with: "
-            f"fmnist train --resume {run_dir}"
+            f"interrupted after {state.epochs_done} finished epochs; resume with: "
+            f"fmnist train --resume {run.path}"
         ) from None
-    state["stopped_by"] = stop_reason(stops)
-    finish(run_dir, config, splits, history, state)
-    return run_dir
+    state.stopped_by = stop_reason(stops)
+    finish(run, config, splits, history, state)
+    return run.path
 
 
 def stop_reason(stops: list) -> str:
@@ -297,55 +270,38 @@ def stop_reason(stops: list) -> str:
     return "epochs"
 
 
-def measure(model, images, labels, tta: bool) -> dict:
-    """Loss (negative log-likelihood, no smoothing) and accuracy of a trained model."""
-    probabilities = predict_probabilities(model, images, tta=tta)
-    picked = probabilities[np.arange(len(labels)), labels]
-    return {
-        "loss": float(np.mean(-np.log(np.clip(picked, 1e-7, 1)))),
-        "accuracy": float(np.mean(probabilities.argmax(1) == labels)),
-    }
-
-
-def finish(run_dir: Path, config: TrainConfig, splits: Splits, history: dict, state: dict):
-    """Evaluate the best model, write metrics.json and the curves, mark the run finished."""
-    model, info = load_model_with_metadata(run_dir / "model.keras")
+def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, state: RunState):
+    """Keep the best model in float32, record how training went (metrics.json: epochs,
+    best epoch, what stopped it, time; the model's metrics are `evaluate_run`'s), draw the
+    curves, mark the run finished."""
+    model, info = load_model_with_metadata(run.model_path)
     model = float32_copy(model, config)
     # Re-saved uncompiled: the optimizer's state (twice the weights' size) only serves resume,
     # which has its own checkpoint.
-    save_model(model, run_dir / "model.keras", info.get("class_names"))
+    save_model(model, run.model_path, info.get("class_names"))
     metrics = {
         "model": config.model,
         "params": model.count_params(),
         "tta": config.tta,
-        "trained_in": state["precision"],
+        "trained_in": state.precision,
     }
-    for split in ("val", "test"):
-        x, y = getattr(splits, f"{split}_x"), getattr(splits, f"{split}_y")
-        if len(y):
-            result = measure(model, x, y, config.tta)
-            metrics.update(
-                {f"{split}_loss": result["loss"], f"{split}_accuracy": result["accuracy"]}
-            )
     val_acc = history.get("val_accuracy", [])
-    seconds, epochs = state.get("train_seconds", 0.0), state["epochs_done"]
+    seconds, epochs = state.train_seconds, state.epochs_done
     metrics.update(
-        epochs_run=state["epochs_done"],
-        stopped_by=state["stopped_by"],
-        best_epoch=1 + int(np.argmax(val_acc)) if val_acc else state["epochs_done"],
+        epochs_run=epochs,
+        stopped_by=state.stopped_by,
+        best_epoch=1 + int(np.argmax(val_acc)) if val_acc else epochs,
         wall_time_s=round(seconds, 2),
         train_images_per_s=round(len(splits.train_y) * epochs / max(seconds, 1e-9), 1),
         validated_on="test" if config.validate_on_test else "validation split",
     )
-    write_json(run_dir / "metrics.json", metrics)
-    save_figure(
-        training_curves(history, f"{config.model}: {run_dir.name}"),
-        run_dir / "plots" / "training_curves.png",
-    )
-    state.update(status="finished")
-    if state.get("checkpoint"):
-        (run_dir / state.pop("checkpoint")).unlink(missing_ok=True)
-    if (run_dir / "checkpoints").is_dir() and not any((run_dir / "checkpoints").iterdir()):
-        (run_dir / "checkpoints").rmdir()
-    write_json(run_dir / "state.json", state)
+    run.write_metrics(metrics)
+    save_figure(training_curves(history, f"{config.model}: {run.path.name}"), run.curves_path)
+    state.status = "finished"
+    if state.checkpoint:
+        (run.path / state.checkpoint).unlink(missing_ok=True)
+        state.checkpoint = None
+    if run.checkpoints.is_dir() and not any(run.checkpoints.iterdir()):
+        run.checkpoints.rmdir()
+    run.write_state(state)
     return metrics

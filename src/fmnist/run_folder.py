@@ -1,0 +1,224 @@
+"""The run folder: the one module that knows its file names and reads and writes them.
+
+    >>> run = RunFolder.create("runs", "lean_cnn")        # runs/20261124-101500-lean_cnn/
+    >>> run.write_state(RunState(status="running"))
+    >>> run.read_state().status, run.read_history()["val_accuracy"][-1]
+    >>> model_path, run = resolve_model_path("runs/20261124-101500-lean_cnn")
+
+Every write is atomic (a temporary file, then a rename), so a run killed at any moment
+leaves each file either as it was or as it was meant to be; the temporary files a kill
+leaves behind are removed by `remove_leftovers`. TensorFlow-free, so `fmnist runs` and
+`fmnist report` start in a moment.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from pathlib import Path
+
+from fmnist.errors import FmnistError, describe_os_error
+
+STATUSES = ("running", "interrupted", "failed", "finished")
+
+
+@dataclass
+class RunState:
+    """Where a run stands (state.json); what resume and `fmnist runs` read."""
+
+    status: str = "running"  # one of STATUSES, or "unknown" for a folder without a state
+    epochs_done: int = 0  # finished epochs, each with its history row
+    checkpoint: str | None = None  # the resume checkpoint, relative to the run folder
+    train_seconds: float = 0.0  # time inside the epochs, checkpoints included
+    precision: str | None = None  # the arithmetic it trains in: float32 or bfloat16
+    stopped_by: str | None = None  # epochs | early_stopping | overfitting_gap
+    stage: str | None = None  # failed or interrupted: the stage it stopped in
+    error: str | None = None  # failed: the one-line reason
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunState:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    def to_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+def write_json(path: Path, value) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
+def read_json_or_empty(path: Path) -> dict:
+    """A JSON file, or {} when it is missing or unreadable (an unfinished run)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+class RunFolder:
+    """A run folder's paths and files. Holds no state of its own beyond its path."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    # -- the names: nowhere else in fmnist -------------------------------------------
+    config_path = property(lambda self: self.path / "config.json")
+    state_path = property(lambda self: self.path / "state.json")
+    history_path = property(lambda self: self.path / "history.csv")
+    metrics_path = property(lambda self: self.path / "metrics.json")
+    model_path = property(lambda self: self.path / "model.keras")
+    pipeline_path = property(lambda self: self.path / "pipeline.json")
+    report_path = property(lambda self: self.path / "report.html")
+    plots = property(lambda self: self.path / "plots")
+    curves_path = property(lambda self: self.path / "plots" / "training_curves.png")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    explore = property(lambda self: self.path / "explore")
+    predictions = property(lambda self: self.path / "predictions")
+    tensorboard = property(lambda self: self.path / "tensorboard")
+
+    def checkpoint_path(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch-{epoch:04d}.keras"
+
+    def evaluation_path(self, split: str, tta: bool) -> Path:
+        """Where `fmnist evaluate` writes unless told to update the run's own record."""
+        return self.path / "evaluations" / f"{split}-{'tta' if tta else 'plain'}"
+
+    def model_format_path(self, extension: str) -> Path:
+        return self.path / f"model.{extension}"
+
+    # -- what a folder is ---------------------------------------------------------------
+    @property
+    def is_run(self) -> bool:
+        return self.config_path.is_file()
+
+    @classmethod
+    def create(cls, runs_dir: Path | str, name: str) -> RunFolder:
+        """A new, empty run folder `<runs_dir>/<YYYYmmdd-HHMMSS>-<name>` (suffixed if taken)."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path(runs_dir) / f"{stamp}-{name}"
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        run = cls(path)
+        run.plots.mkdir(parents=True)
+        return run
+
+    # -- reading and writing ------------------------------------------------------------
+    def read_record(self) -> dict:
+        """config.json as written: the config, the versions, when, the command."""
+        return read_json_or_empty(self.config_path)
+
+    def read_config_values(self) -> dict:
+        return self.read_record().get("config", {})
+
+    def write_record(self, record: dict) -> None:
+        write_json(self.config_path, record)
+
+    def read_state(self) -> RunState:
+        values = read_json_or_empty(self.state_path)
+        return RunState.from_dict(values) if values else RunState(status="unknown")
+
+    def write_state(self, state: RunState) -> None:
+        write_json(self.state_path, state.to_dict())
+
+    def read_metrics(self) -> dict:
+        return read_json_or_empty(self.metrics_path)
+
+    def read_evaluation(self, split: str) -> dict:
+        """The metrics `fmnist.evaluate.evaluate_run` recorded for `split`, or {}."""
+        return self.read_metrics().get("evaluation", {}).get(split, {})
+
+    def write_metrics(self, metrics: dict) -> None:
+        write_json(self.metrics_path, metrics)
+
+    def read_pipeline(self) -> dict:
+        return read_json_or_empty(self.pipeline_path)
+
+    def write_pipeline(self, record: dict) -> None:
+        write_json(self.pipeline_path, record)
+
+    def read_history(self) -> dict[str, list[float]]:
+        if not self.history_path.is_file():
+            return {}
+        with open(self.history_path, newline="") as stream:
+            rows = list(csv.DictReader(stream))
+        keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+        return {k: [float(row[k]) for row in rows] for k in keys}
+
+    def write_history(self, history: dict[str, list[float]]) -> None:
+        """history.csv, one row per epoch, atomically."""
+        keys = list(history)
+        temporary = self.history_path.with_name(f".{self.history_path.name}.tmp")
+        with open(temporary, "w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["epoch", *keys])
+            for epoch, row in enumerate(zip(*(history[k] for k in keys), strict=True), start=1):
+                writer.writerow([epoch, *(f"{v:.6g}" for v in row)])
+        os.replace(temporary, self.history_path)
+
+    def record_failure(self, stage: str, error: BaseException) -> RunState:
+        """Mark the run failed (or interrupted, for Ctrl-C) with the stage and the one-line
+        reason, so `fmnist runs` never lists it as finished."""
+        state = self.read_state()
+        state.stage = stage
+        if isinstance(error, KeyboardInterrupt) or getattr(error, "exit_code", None) == 130:
+            state.status = "interrupted"
+        else:
+            reason = describe_os_error(error) if isinstance(error, OSError) else str(error)
+            state.status, state.error = "failed", reason or type(error).__name__
+        try:
+            self.write_state(state)
+        except OSError:
+            pass  # the folder itself cannot be written: the error being raised says why
+        return state
+
+    def remove_leftovers(self) -> list[Path]:
+        """Delete the temporary files a killed save leaves behind (`.NAME.tmp`,
+        `.NAME.PID.tmp.keras`: every atomic write here makes one, then renames it)."""
+        leftovers = [p for p in self.path.rglob(".*.tmp*") if p.is_file()]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
+
+
+def list_runs(runs_dir: Path | str) -> list[RunFolder]:
+    """The run folders directly inside `runs_dir`, by name."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise FmnistError(f"{runs_dir}: no such runs folder")
+    return [RunFolder(f) for f in sorted(runs_dir.iterdir()) if RunFolder(f).is_run]
+
+
+def resolve_model_path(path: Path | str) -> tuple[Path, RunFolder | None]:
+    """A run folder (its model.keras) or a model file -> (model file, its run or None).
+
+    The one answer to "is this a run folder or a model file?" for every command; a folder
+    of runs, or a folder without a model, is a one-line error naming what to give instead.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FmnistError(f"{path}: no such file or folder")
+    if path.is_file():
+        run = RunFolder(path.parent)
+        return path, run if run.is_run and path == run.model_path else None
+    run = RunFolder(path)
+    if run.model_path.is_file():
+        return run.model_path, run
+    inside = [r for r in (RunFolder(f) for f in sorted(path.iterdir())) if r.model_path.is_file()]
+    if inside:
+        raise FmnistError(
+            f"{path}: a folder of runs, not a run folder; name one of its {len(inside)}, "
+            f"e.g. {inside[-1].path}"
+        )
+    raise FmnistError(f"{path}: no model.keras here; give a run folder or a model file")
