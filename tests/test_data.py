@@ -139,15 +139,6 @@ def test_split_rejects_bad_fraction():
         split_train_val(np.zeros((10, 28, 28)), np.zeros(10), 1.0)
 
 
-def test_scaling_helpers():
-    images = np.array([[[0] * 28] * 28, [[255] * 28] * 28], np.uint8)
-    scaled = data.scale_pixels(images)
-    assert scaled.shape == (2, 28, 28, 1) and scaled.dtype == np.float32
-    assert scaled.min() == 0.0 and scaled.max() == 1.0
-    standard = data.standardize(images)
-    assert standard[0].max() == pytest.approx(-data.PIXEL_MEAN / data.PIXEL_STD)
-
-
 def openml_rows():
     """70,000 rows laid out as OpenML serves Fashion-MNIST: train rows, then test rows."""
     arrays = make_arrays(60000, 10000, seed=5)

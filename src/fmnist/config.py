@@ -9,7 +9,6 @@ Unknown keys and wrong types are errors naming the key.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import types
 import typing
@@ -147,7 +146,3 @@ def resolve_config(path: Path | str | None = None, **flags) -> TrainConfig:
     model = from_flags.get("model") or from_file.get("model") or TrainConfig.model
     recipe = get_spec(model).recipe
     return make_config({**recipe, **from_file, **from_flags, "model": model})
-
-
-def config_to_dict(config: TrainConfig) -> dict:
-    return dataclasses.asdict(config)

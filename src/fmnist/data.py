@@ -256,16 +256,6 @@ def make_splits(
     return Splits(train_x, train_y, val_x, val_y, *test)
 
 
-def scale_pixels(images: np.ndarray) -> np.ndarray:
-    """uint8 0-255 -> float32 0-1 with a channel axis: (N, 28, 28) -> (N, 28, 28, 1)."""
-    return (np.asarray(images, np.float32) / 255.0)[..., np.newaxis]
-
-
-def standardize(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels -> zero mean, unit variance by the training set's statistics."""
-    return (scale_pixels(images) - PIXEL_MEAN) / PIXEL_STD
-
-
 def summarize(dataset: Dataset) -> dict:
     """Shapes, dtypes, class counts and pixel statistics of both splits, JSON-ready."""
     summary = {"source": dataset.source, "location": dataset.location, "splits": {}}
@@ -301,6 +291,6 @@ def format_summary(summary: dict) -> str:
 
 
 __all__ = [
-    "CLASS_NAMES", "MD5", "Dataset", "load_dataset", "split_train_val", "scale_pixels",
-    "standardize", "summarize", "locate", "download",
+    "CLASS_NAMES", "MD5", "Dataset", "Splits", "load_dataset", "split_train_val", "make_splits",
+    "summarize", "locate", "download",
 ]  # fmt: skip
