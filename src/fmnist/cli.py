@@ -402,7 +402,7 @@ def predict_command(
     model_path, by_index, random_count, targets, top_k, as_json, out, seed, trust_pickle, data_dir
 ) -> None:
     """Predict test images (--index I [I ...] or --random N) or image files (FILE ...)."""
-    from fmnist.predict import Predictor, count_correct
+    from fmnist.predict import Predictor, answer_test_selection, count_correct
     from fmnist.run_folder import resolve_model_path
 
     model_path, _ = resolve_model_path(model_path)
@@ -410,7 +410,10 @@ def predict_command(
         raise click.UsageError("give test indices (--index I ...), --random N, or image files")
     predictor = Predictor.load(model_path, trust=trust_pickle)
     if by_index or random_count:
-        answers = predict_test_images(predictor, targets, random_count, seed, top_k, data_dir)
+        try:
+            answers = answer_test_selection(predictor, targets, random_count, seed, top_k, data_dir)
+        except ValueError as error:  # indices out of range or not numbers: a usage error
+            raise click.UsageError(str(error)) from None
     else:
         answers = predictor.predict_files(list(targets), top_k)
         if len(answers) == 1 and answers[0].error:
@@ -422,18 +425,6 @@ def predict_command(
     failed = [a for a in answers if a.error]
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(answers)} images could not be read")
-
-
-def predict_test_images(predictor, targets, random_count, seed, top_k, data_dir):
-    from fmnist.data import load_dataset
-    from fmnist.predict import answer_test_images, pick_test_indices
-
-    data = load_dataset(data_dir=data_dir)
-    try:
-        indices = pick_test_indices(len(data.test_labels), targets, random_count, seed)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-    return answer_test_images(predictor, data, indices, top_k)
 
 
 def report_answers(answers, class_names, as_json: bool, out: Path | None) -> None:
@@ -528,8 +519,7 @@ def run(model, config_file, epochs, runs_dir, name, seed, formats, tensorboard, 
     """The whole workflow: verify the data, explore it, train, evaluate, save and verify the
     model files, predict samples, write the HTML report."""
     from fmnist.config import resolve_config
-    from fmnist.pipeline import run_pipeline
-    from fmnist.run_folder import RunFolder
+    from fmnist.pipeline import format_pipeline_summary, run_pipeline
 
     config = resolve_config(
         config_file,
@@ -544,12 +534,7 @@ def run(model, config_file, epochs, runs_dir, name, seed, formats, tensorboard, 
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
     run_dir = run_pipeline(config, chosen, echo=click.echo)
     print_run_summary(run_dir)
-    pipeline = RunFolder(run_dir).read_pipeline()
-    for saved in pipeline["saved"]:
-        verdict = "reload OK" if saved["ok"] else "reload FAILED"
-        click.echo(f"  {saved['file']:<12} {saved['bytes']:>12,} bytes  {verdict}")
-    report = RunFolder(run_dir).report_path
-    click.echo(f"Report: {report}  (total {pipeline['timings_s']['total']:.0f}s)")
+    click.echo(format_pipeline_summary(run_dir))
 
 
 @main.command("report")

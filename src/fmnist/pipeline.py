@@ -131,3 +131,16 @@ def finish_pipeline(run: RunFolder, folder, checks, saved, predictions, timings,
     record["timings_s"]["total"] = round(time.perf_counter() - started, 2)
     run.write_pipeline(record)
     write_report(run.path)
+
+
+def format_pipeline_summary(run_dir: Path | str) -> str:
+    """The saved model files with their sizes and reload verdicts, and where the report is."""
+    run = RunFolder(run_dir)
+    record = run.read_pipeline()
+    lines = [
+        f"  {saved['file']:<12} {saved['bytes']:>12,} bytes  "
+        + ("reload OK" if saved["ok"] else "reload FAILED")
+        for saved in record.get("saved", [])
+    ]
+    total = record.get("timings_s", {}).get("total", 0.0)
+    return "\n".join([*lines, f"Report: {run.report_path}  (total {total:.0f}s)"])

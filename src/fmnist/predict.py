@@ -209,6 +209,16 @@ def answer_test_images(predictor: Predictor, data, indices: list[int], k: int = 
     return predictor.answer(data.test_images[indices], sources, k, data.test_labels[indices])
 
 
+def answer_test_selection(predictor, indices, random_count, seed, k=3, data_dir=None):
+    """Answers for the test images named by index (`indices`) or drawn at random
+    (`random_count`, `seed`), loading the test set from `data_dir` (fmnist.data's order)."""
+    from fmnist.data import load_dataset
+
+    data = load_dataset(data_dir=data_dir)
+    picked = pick_test_indices(len(data.test_labels), indices, random_count, seed)
+    return answer_test_images(predictor, data, picked, k)
+
+
 def count_correct(answers: list[Answer], class_names) -> tuple[int, int]:
     """(right, judged): how many answers with a known true class have it as their top one."""
     judged = [a for a in answers if a.true_label is not None and a.top]
