@@ -14,10 +14,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from fmnist.data import Dataset
-from fmnist.plots import image_grid, plt, save_figure, show_image
+from fmnist.plots import image_grid, new_figure, save_figure, show_image
 
 FIGURES = (
     "first_images.png",
@@ -152,7 +153,7 @@ def class_samples_grid(images, labels, class_names, per_class: int = 8, seed: in
     """One row per class with `per_class` random samples; the class name on the left."""
     rng = np.random.default_rng(seed)
     n = len(class_names)
-    figure, axes = plt.subplots(n, per_class, figsize=(1.1 * per_class + 1.2, 1.15 * n))
+    figure, axes = new_figure(n, per_class, figsize=(1.1 * per_class + 1.2, 1.15 * n))
     for k, name in enumerate(class_names):
         pool = np.flatnonzero(labels == k)
         picks = rng.choice(pool, size=min(per_class, len(pool)), replace=False) if len(pool) else []
@@ -171,7 +172,7 @@ def class_samples_grid(images, labels, class_names, per_class: int = 8, seed: in
 def class_distribution(train_labels, test_labels, class_names) -> Figure:
     """Images per class, train and test side by side."""
     positions = np.arange(len(class_names))
-    figure, axis = plt.subplots(figsize=(10, 4.2))
+    figure, axis = new_figure(figsize=(10, 4.2))
     for offset, labels, name in ((-0.2, train_labels, "train"), (0.2, test_labels, "test")):
         counts = np.bincount(labels, minlength=len(class_names))
         bars = axis.bar(positions + offset, counts, width=0.4, label=f"{name} ({len(labels):,})")
@@ -187,7 +188,7 @@ def class_distribution(train_labels, test_labels, class_names) -> Figure:
 def class_means(images, labels, class_names) -> Figure:
     """The mean image of each class."""
     columns = (len(class_names) + 1) // 2
-    figure, axes = plt.subplots(2, columns, figsize=(10, 4.8), layout="constrained")
+    figure, axes = new_figure(2, columns, figsize=(10, 4.8), layout="constrained")
     for k, axis in enumerate(np.ravel(axes)):
         if k < len(class_names) and np.any(labels == k):
             show_image(axis, images[labels == k].mean(axis=0), class_names[k])
@@ -199,7 +200,7 @@ def class_means(images, labels, class_names) -> Figure:
 
 def pixel_histogram(train_images, test_images) -> Figure:
     """Distribution of pixel intensities (log scale: most pixels are background)."""
-    figure, axis = plt.subplots(figsize=(8, 4))
+    figure, axis = new_figure(figsize=(8, 4))
     bins = np.arange(257)
     for images, name in ((train_images, "train"), (test_images, "test")):
         counts = np.bincount(images.ravel(), minlength=256) / images.size
@@ -232,8 +233,8 @@ def embedding(
         from sklearn.decomposition import PCA
 
         points = PCA(2, random_state=seed).fit_transform(x)
-    figure, axis = plt.subplots(figsize=(8.5, 6.5))
-    colors = plt.get_cmap("tab10")
+    figure, axis = new_figure(figsize=(8.5, 6.5))
+    colors = colormaps["tab10"]
     for k, name in enumerate(class_names):
         chosen = labels[picks] == k
         axis.scatter(*points[chosen].T, s=6, color=colors(k), label=name, alpha=0.7)

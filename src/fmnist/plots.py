@@ -1,6 +1,6 @@
 """Every figure of fmnist: each a function that returns a matplotlib Figure.
 
-Callers decide where a figure goes (`save_figure`); nothing here calls plt.show().
+Callers decide where a figure goes (`save_figure`); nothing here uses pyplot.
 
     >>> fig = training_curves({"accuracy": [...], "val_accuracy": [...], "loss": [...], ...})
     >>> save_figure(fig, "runs/x/plots/training_curves.png")
@@ -11,32 +11,33 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed, none assumed
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
 RIGHT_COLOR, WRONG_COLOR = "#1f4e9c", "#b22222"  # blue: right, red: wrong
 
 
+def new_figure(rows: int = 1, columns: int = 1, figsize=(6.4, 4.8), layout=None, **subplots):
+    """A Figure and its axes, as `plt.subplots` gives them, without pyplot: no global
+    backend or figure registry, so nothing here depends on a display or leaks figures."""
+    figure = Figure(figsize=figsize, layout=layout)
+    return figure, figure.subplots(rows, columns, **subplots)
+
+
 def save_figure(figure: Figure, path: Path | str, dpi: int = 110) -> Path:
-    """Write `figure` as PNG atomically and release its memory."""
+    """Write `figure` as PNG atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
     os.replace(temporary, path)
-    plt.close(figure)
     return path
 
 
 def training_curves(history: dict[str, list[float]], title: str = "") -> Figure:
     """Accuracy and loss per epoch, training against validation, side by side."""
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure, axes = new_figure(1, 2, figsize=(11, 4))
     epochs = range(1, len(history.get("loss", [])) + 1)
     for axis, metric, label in ((axes[0], "accuracy", "Accuracy"), (axes[1], "loss", "Loss")):
         axis.plot(epochs, history.get(metric, []), "o-", color=TRAIN_COLOR, label="training")
@@ -64,7 +65,7 @@ def confusion_matrix_figure(confusion: np.ndarray, class_names) -> Figure:
     """Row-normalised colours (recall per true class) with the counts written in."""
     normalized = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     n = len(class_names)
-    figure, axis = plt.subplots(figsize=(9, 8))
+    figure, axis = new_figure(figsize=(9, 8))
     shown = axis.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
     figure.colorbar(shown, ax=axis, fraction=0.046, label="share of the true class")
     axis.set_xticks(range(n), class_names, rotation=40, ha="right")
@@ -83,7 +84,7 @@ def image_grid(
 ) -> Figure:
     """Images in rows of `columns`, each with its title (and title colour)."""
     rows = max(1, int(np.ceil(len(images) / columns)))
-    figure, axes = plt.subplots(
+    figure, axes = new_figure(
         rows, columns, figsize=(2.0 * columns, 2.35 * rows), layout="constrained", squeeze=False
     )
     for k, axis in enumerate(axes.ravel()):
@@ -119,7 +120,7 @@ def misclassified_gallery(
 
 def reliability_diagram(bins: list[dict], ece: float) -> Figure:
     """Accuracy against confidence per bin; the diagonal is perfect calibration."""
-    figure, axis = plt.subplots(figsize=(6, 5.5))
+    figure, axis = new_figure(figsize=(6, 5.5))
     centers = [(b["low"] + b["high"]) / 2 for b in bins if b["count"]]
     width = bins[0]["high"] - bins[0]["low"]
     accuracy = [b["accuracy"] for b in bins if b["count"]]
@@ -139,7 +140,7 @@ def reliability_diagram(bins: list[dict], ece: float) -> Figure:
 
 def prediction_figure(image, title: str) -> Figure:
     """One image titled with its prediction."""
-    figure, axis = plt.subplots(figsize=(3, 3.3))
+    figure, axis = new_figure(figsize=(3, 3.3))
     show_image(axis, image)
     axis.set_title(title, fontsize=10)
     figure.tight_layout()
@@ -150,7 +151,7 @@ def image_with_probabilities(image, probabilities, class_names, true_label=None)
     """The image beside a bar chart of the class probabilities: the predicted bar red, the
     true bar blue (both blue when the prediction is right), as in the TensorFlow tutorial."""
     predicted = int(np.argmax(probabilities))
-    figure, (left, right) = plt.subplots(
+    figure, (left, right) = new_figure(
         1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [1, 1.8]}
     )
     show_image(left, image)

@@ -11,7 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from fmnist.errors import FmnistError
-from fmnist.plots import TRAIN_COLOR, VAL_COLOR, plt
+from fmnist.plots import TRAIN_COLOR, VAL_COLOR, new_figure
 from fmnist.run_folder import RunFolder, list_runs
 
 
@@ -95,7 +95,7 @@ def format_leaderboard(rows: list[dict]) -> str:
 
 def compare_runs(first: Path | str, second: Path | str) -> Figure:
     """Both runs' accuracy and loss per epoch on one figure (solid: validation)."""
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure, axes = new_figure(1, 2, figsize=(12, 4.5))
     for folder, color in ((Path(first), TRAIN_COLOR), (Path(second), VAL_COLOR)):
         history = RunFolder(folder).read_history()
         if not history:
