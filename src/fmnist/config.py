@@ -9,11 +9,14 @@ Unknown keys and wrong types are errors naming the key.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
+
+import pydantic
+import pydantic.dataclasses
+from pydantic import ConfigDict
 
 from fmnist.errors import FmnistError
 from fmnist.models import DEFAULT_MODEL
@@ -28,7 +31,8 @@ class ConfigError(FmnistError):
     """A configuration file or value is wrong."""
 
 
-@dataclass(frozen=True)
+# Validated on construction (pydantic): the types are strict and unknown keys are errors.
+@pydantic.dataclasses.dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
 class TrainConfig:
     model: str = DEFAULT_MODEL  # a name from `fmnist models`; the default recipe
     model_args: dict = field(default_factory=dict)  # overrides for the model's builder
@@ -59,18 +63,6 @@ class TrainConfig:
     name: str | None = None  # run folder suffix; default: the model name
 
 
-def _type_ok(value, hint) -> bool:
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return any(_type_ok(value, arg) for arg in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    return isinstance(value, hint)
-
-
 def _check_choices(config: TrainConfig) -> None:
     for key, choices in (
         ("optimizer", OPTIMIZERS),
@@ -93,17 +85,27 @@ def _check_choices(config: TrainConfig) -> None:
 
 
 def make_config(values: dict) -> TrainConfig:
-    """A TrainConfig from a dict, refusing unknown keys and wrong types."""
-    hints = typing.get_type_hints(TrainConfig)
-    for key, value in values.items():
-        if key not in hints:
-            raise ConfigError(f"unknown config key {key!r}; known keys: {', '.join(hints)}")
-        if not _type_ok(value, hints[key]):
-            raise ConfigError(f"{key}: expected {hints[key]}, got {value!r}")
-    values = {k: float(v) if hints[k] is float else v for k, v in values.items()}
-    config = TrainConfig(**values)
+    """A TrainConfig from a dict, refusing unknown keys and wrong types (pydantic, strict:
+    "3" is not 3, 1 is not true; an int is a float), then values out of their range."""
+    try:
+        config = TrainConfig(**values)
+    except pydantic.ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
     _check_choices(config)
     return config
+
+
+def describe_validation_error(error: pydantic.ValidationError) -> str:
+    """One line naming the key: an unknown one, or one whose value has the wrong type."""
+    problems = error.errors()
+    unknown = [p for p in problems if p["type"] == "unexpected_keyword_argument"]
+    problem = (unknown or problems)[0]
+    key = ".".join(map(str, problem["loc"]))
+    if unknown:
+        known = ", ".join(f.name for f in dataclasses.fields(TrainConfig))
+        return f"unknown config key {key!r}; known keys: {known}"
+    expected = problem["msg"].removeprefix("Input should be ")
+    return f"{key}: expected {expected}, got {problem['input']!r}"
 
 
 def load_config_file(path: Path | str) -> dict:
