@@ -157,3 +157,17 @@ def test_report_and_leaderboard_do_not_load_tensorflow():
     code = "import sys, fmnist.report, fmnist.runs; print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_report_escapes_what_the_run_folder_holds(tmp_path):
+    from fmnist.report import build_report
+    from fmnist.run_folder import RunFolder, RunState
+
+    run = RunFolder.create(tmp_path, "mlp")
+    hostile = "<script>alert(1)</script>"
+    run.write_record({"config": {"model": "mlp", "model_args": {"note": hostile}}})
+    run.write_state(RunState(status="finished"))
+    run.write_metrics({"model": hostile, "evaluation": {"test": {"accuracy": 0.5}}})
+    page = build_report(run.path)
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "test accuracy 50.00%" in page and "No exploration in this run" in page

@@ -1,10 +1,12 @@
 """The HTML report of a run: one self-contained page built from the run folder alone.
 
-    >>> write_report("runs/20261122-101500-cnn_bn")     # -> runs/.../report.html
+    >>> write_report("runs/20261124-023912-lean_cnn")     # -> runs/.../report.html
 
-Images are embedded (base64 PNG), there are no external assets, and the page reads
-from disk without a server. A section whose inputs the run lacks (a plain training run
-has no exploration, say) says so instead of disappearing.
+This module gathers what the run folder holds; the page is the Jinja2 template
+`templates/report.html`, autoescaped, so nothing from a run folder can become markup.
+Images are embedded (base64 PNG), there are no external assets, and the page reads from
+disk without a server. A section whose inputs the run lacks (a plain training run has no
+exploration, say) says so instead of disappearing.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-from html import escape
+from functools import cache
 from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
 
 from fmnist.errors import FmnistError
 from fmnist.run_folder import RunFolder, read_json_or_empty
@@ -52,145 +57,80 @@ SECTIONS = (
 )
 
 
-def image(path: Path, alt: str) -> str:
-    if not path.is_file():
-        return f'<p class="note">{escape(alt)}: not in this run folder.</p>'
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
+EXPLORATION_FIGURES = (
+    ("first_images", "The first training images"),
+    ("class_samples", "Samples of each class"),
+    ("class_distribution", "Class distribution"),
+    ("class_means", "Mean image of each class"),
+    ("pixel_histogram", "Pixel histogram"),
+    ("embedding", "2-D embedding"),
+)
 
 
-def table(header: list[str], rows: list[list], numeric: set[int] = frozenset()) -> str:
-    def cell(tag, k, value):
-        css = ' class="n"' if k in numeric else ""
-        return f"<{tag}{css}>{escape(str(value))}</{tag}>"
-
-    head = "".join(cell("th", k, h) for k, h in enumerate(header))
-    body = "".join(
-        "<tr>" + "".join(cell("td", k, v) for k, v in enumerate(row)) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def picture(path: Path, alt: str) -> dict:
+    """An image for the template: its base64 PNG, or None when the run lacks it."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii") if path.is_file() else None
+    return {"data": data, "alt": alt}
 
 
 def percent(value) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
-def config_section(run: dict) -> str:
-    config = run["config"].get("config", {})
-    return table(["setting", "value"], [[k, json.dumps(v)] for k, v in config.items()])
-
-
-def data_section(run: dict, folder: RunFolder) -> str:
+def data_context(folder: RunFolder) -> dict | None:
     stats = read_json_or_empty(folder.explore / "stats.json")
     if not stats:
-        return '<p class="note">No exploration in this run (fmnist run adds it).</p>'
-    rows = []
-    for split, info in stats["splits"].items():
-        pixels, balance = info["pixels"], info["classes"]
-        rows.append(
-            [
-                split,
-                "x".join(map(str, info["images_shape"])),
-                info["images_dtype"],
-                "-".join(map(str, info["value_range"])),
-                f"{pixels['mean']:.2f}",
-                f"{pixels['std']:.2f}",
-                "yes" if balance["balanced"] else "no",
-            ]
-        )
+        return None
+    split_rows = [
+        [
+            split,
+            "x".join(map(str, info["images_shape"])),
+            info["images_dtype"],
+            "-".join(map(str, info["value_range"])),
+            f"{info['pixels']['mean']:.2f}",
+            f"{info['pixels']['std']:.2f}",
+            "yes" if info["classes"]["balanced"] else "no",
+        ]
+        for split, info in stats["splits"].items()
+    ]
     counts = stats["splits"]["train"]["classes"]["counts"]
     test_counts = stats["splits"]["test"]["classes"]["counts"]
-    d = stats["duplicates"]
-    html = [
-        f"<p>Source: {escape(stats['source'])} ({escape(stats['location'])}). Duplicate "
-        f"images: {d['within_train']} within train, {d['within_test']} within test, "
-        f"{d['test_in_train']} test images also in train.</p>",
-        table(
-            ["split", "shape", "dtype", "range", "pixel mean", "pixel std", "balanced"],
-            rows,
-            {4, 5},
-        ),
-        table(
-            ["class", "train", "test"], [[n, c, test_counts[n]] for n, c in counts.items()], {1, 2}
-        ),
+    return {
+        "source": stats["source"],
+        "location": stats["location"],
+        "duplicates": stats["duplicates"],
+        "split_rows": split_rows,
+        "class_rows": [[n, c, test_counts[n]] for n, c in counts.items()],
+        "pictures": [picture(folder.explore / f"{n}.png", alt) for n, alt in EXPLORATION_FIGURES],
+    }
+
+
+def metrics_rows(metrics: dict, test: dict, validation: dict) -> list[list]:
+    def number(values: dict, key: str, form: str) -> str:
+        return format(values[key], form) if key in values else "-"
+
+    return [
+        ["validation accuracy", percent(validation.get("accuracy"))],
+        ["validation loss", number(validation, "loss", ".4f")],
+        ["test accuracy", percent(test.get("accuracy"))],
+        [
+            "test accuracy without TTA",
+            percent(test.get("accuracy_without_tta", test.get("accuracy"))),
+        ],
+        ["test loss", number(test, "loss", ".4f")],
+        ["test top-2 accuracy", percent(test.get("top2_accuracy"))],
+        ["test macro F1", number(test, "macro_f1", ".4f")],
+        ["expected calibration error", number(test, "ece", ".4f")],
+        ["flip test-time augmentation", str(metrics.get("tta", False))],
+        ["parameters", f"{metrics.get('params', 0):,}"],
+        ["training time", f"{metrics.get('wall_time_s', 0):.0f} s"],
+        ["training images per second", f"{metrics.get('train_images_per_s', 0):,.0f}"],
+        ["trained in", metrics.get("trained_in", "float32")],
     ]
-    for name, alt in (
-        ("first_images", "The first training images"),
-        ("class_samples", "Samples of each class"),
-        ("class_distribution", "Class distribution"),
-        ("class_means", "Mean image of each class"),
-        ("pixel_histogram", "Pixel histogram"),
-        ("embedding", "2-D embedding"),
-    ):
-        html.append(f"<h3>{alt}</h3>" + image(folder.explore / f"{name}.png", alt))
-    return "".join(html)
 
 
-def training_section(run: dict, folder: RunFolder) -> str:
-    m = run["metrics"]
-    summary = (
-        f"<p>{m.get('epochs_run', '-')} epochs run, best epoch {m.get('best_epoch', '-')}, "
-        f"stopped by {escape(str(m.get('stopped_by', '-')))}.</p>"
-    )
-    return summary + image(folder.curves_path, "Training curves")
-
-
-def metrics_section(run: dict) -> str:
-    m, e, v = run["metrics"], run["evaluation"], run["validation"]
-    rows = [
-        ["validation accuracy", percent(v.get("accuracy"))],
-        ["validation loss", f"{v.get('loss', float('nan')):.4f}"],
-        ["test accuracy", percent(e.get("accuracy"))],
-        ["test accuracy without TTA", percent(e.get("accuracy_without_tta", e.get("accuracy")))],
-        ["test loss", f"{e.get('loss', float('nan')):.4f}"],
-        ["test top-2 accuracy", percent(e.get("top2_accuracy"))],
-        ["test macro F1", f"{e['macro_f1']:.4f}" if "macro_f1" in e else "-"],
-        ["expected calibration error", f"{e['ece']:.4f}" if "ece" in e else "-"],
-        ["flip test-time augmentation", str(m.get("tta", False))],
-        ["parameters", f"{m.get('params', 0):,}"],
-        ["training time", f"{m.get('wall_time_s', 0):.0f} s"],
-        ["training images per second", f"{m.get('train_images_per_s', 0):,.0f}"],
-        ["trained in", m.get("trained_in", "float32")],
-    ]
-    return table(["metric", "value"], rows, {1})
-
-
-def per_class_section(run: dict) -> str:
-    per_class = run["evaluation"].get("per_class")
-    if not per_class:
-        return '<p class="note">Not evaluated yet: run fmnist evaluate.</p>'
-    rows = [
-        [n, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", v["support"]]
-        for n, v in per_class.items()
-    ]
-    return table(["class", "precision", "recall", "F1", "support"], rows, {1, 2, 3, 4})
-
-
-def confused_section(run: dict) -> str:
-    pairs = run["evaluation"].get("most_confused", [])
-    rows = [[p["true"], p["predicted"], p["count"]] for p in pairs]
-    return (
-        table(["true class", "taken for", "images"], rows, {2})
-        if rows
-        else ('<p class="note">Not evaluated yet.</p>')
-    )
-
-
-def predictions_section(run: dict, folder: RunFolder) -> str:
-    bars = sorted(folder.predictions.glob("*_bars.png"))
-    html = [image(folder.predictions / "grid.png", "Sample test predictions")]
-    html.append('<div class="grid">' + "".join(image(p, p.stem) for p in bars) + "</div>")
-    return (
-        "<p>Each image labelled predicted (true): blue when right, red when wrong.</p>"
-        + "".join(html)
-    )
-
-
-def files_section(run: dict, folder: RunFolder) -> str:
-    saved = run["pipeline"].get("saved", [])
-    if not saved:
-        return '<p class="note">No saved-file check in this run (fmnist run adds it).</p>'
-    rows = [
+def file_rows(pipeline: dict) -> list[list]:
+    return [
         [
             s["file"],
             f"{s['bytes']:,}",
@@ -198,64 +138,70 @@ def files_section(run: dict, folder: RunFolder) -> str:
             f"{s['max_probability_difference']:.1e}",
             "OK" if s["ok"] else "FAILED",
         ]
-        for s in saved
+        for s in pipeline.get("saved", [])
     ]
-    return (
-        "<p>Each file reloaded and its test-set predictions compared with model.keras.</p>"
-        + table(
-            ["file", "bytes", "labels agreeing", "largest difference", "reload"], rows, {1, 2, 3}
-        )
+
+
+def environment_rows(record: dict, pipeline: dict) -> list[list]:
+    rows = [[k, v] for k, v in record.get("versions", {}).items()]
+    rows += [[k, v] for k, v in pipeline.get("environment", {}).items()]
+    return rows + [[f"time: {k}", f"{v:.1f} s"] for k, v in pipeline.get("timings_s", {}).items()]
+
+
+def report_context(folder: RunFolder) -> dict:
+    """Everything the template shows, from the run folder alone."""
+    record, metrics, pipeline = folder.read_record(), folder.read_metrics(), folder.read_pipeline()
+    test, validation = folder.read_evaluation("test"), folder.read_evaluation("val")
+    plots = folder.plots
+    return {
+        "style": Markup(STYLE),  # our own constant, not the run folder's
+        "sections": SECTIONS,
+        "name": folder.path.name,
+        "model": metrics.get("model", "model"),
+        "accuracy": percent(test.get("accuracy")),
+        "config_rows": [[k, json.dumps(v)] for k, v in record.get("config", {}).items()],
+        "data": data_context(folder),
+        "training": {
+            "epochs_run": metrics.get("epochs_run", "-"),
+            "best_epoch": metrics.get("best_epoch", "-"),
+            "stopped_by": metrics.get("stopped_by", "-"),
+            "curves": picture(folder.curves_path, "Training curves"),
+        },
+        "metrics_rows": metrics_rows(metrics, test, validation),
+        "per_class_rows": [
+            [n, f"{v['precision']:.4f}", f"{v['recall']:.4f}", f"{v['f1']:.4f}", v["support"]]
+            for n, v in test.get("per_class", {}).items()
+        ],
+        "confused_rows": [
+            [p["true"], p["predicted"], p["count"]] for p in test.get("most_confused", [])
+        ],
+        "pictures": {
+            "confusion": picture(plots / "confusion_matrix_test.png", "Confusion matrix"),
+            "misclassified": picture(plots / "misclassified_test.png", "Misclassified test images"),
+            "calibration": picture(plots / "reliability_test.png", "Reliability diagram"),
+        },
+        "predictions": {
+            "grid": picture(folder.predictions / "grid.png", "Sample test predictions"),
+            "bars": [picture(p, p.stem) for p in sorted(folder.predictions.glob("*_bars.png"))],
+        },
+        "file_rows": file_rows(pipeline),
+        "environment_rows": environment_rows(record, pipeline),
+    }
+
+
+@cache
+def template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("fmnist", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a missing value is a bug, not an empty cell
     )
-
-
-def environment_section(run: dict) -> str:
-    versions = run["config"].get("versions", {})
-    env = run["pipeline"].get("environment", {})
-    timings = run["pipeline"].get("timings_s", {})
-    rows = [[k, v] for k, v in versions.items()] + [[k, v] for k, v in env.items()]
-    rows += [[f"time: {k}", f"{v:.1f} s"] for k, v in timings.items()]
-    return table(["", "value"], rows)
+    return environment.get_template("report.html")
 
 
 def build_report(folder: Path | str) -> str:
     """The report's HTML for the run folder `folder`."""
-    folder = RunFolder(folder)
-    metrics = folder.read_metrics()
-    run = {
-        "config": folder.read_record(),
-        "metrics": metrics,
-        "evaluation": folder.read_evaluation("test"),
-        "validation": folder.read_evaluation("val"),
-        "pipeline": folder.read_pipeline(),
-    }
-    plots = folder.plots
-    bodies = {
-        "config": config_section(run),
-        "data": data_section(run, folder),
-        "training": training_section(run, folder),
-        "metrics": metrics_section(run),
-        "per-class": per_class_section(run),
-        "confusion": image(plots / "confusion_matrix_test.png", "Confusion matrix"),
-        "confused": confused_section(run),
-        "misclassified": image(plots / "misclassified_test.png", "Misclassified test images"),
-        "calibration": image(plots / "reliability_test.png", "Reliability diagram"),
-        "predictions": predictions_section(run, folder),
-        "files": files_section(run, folder),
-        "environment": environment_section(run),
-    }
-    nav = "".join(f'<a href="#{key}">{title}</a>' for key, title in SECTIONS)
-    sections = "".join(
-        f'<section id="{key}"><h2>{title}</h2>{bodies[key]}</section>' for key, title in SECTIONS
-    )
-    model, name = escape(str(metrics.get("model", "model"))), escape(folder.path.name)
-    accuracy = percent(run["evaluation"].get("accuracy"))
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-        f'content="width=device-width, initial-scale=1"><title>fmnist report: {name}'
-        f"</title><style>{STYLE}</style></head><body><header><h1>Fashion-MNIST: {model}</h1>"
-        f"<p>{name} &middot; test accuracy {accuracy}</p></header>"
-        f"<nav>{nav}</nav><main>{sections}</main></body></html>\n"
-    )
+    return template().render(report_context(RunFolder(folder))) + "\n"
 
 
 def write_report(folder: Path | str) -> Path:
