@@ -190,9 +190,10 @@ def explore_command(data_dir: Path | None, out: Path, seed: int, tsne: bool) -> 
 def models_command() -> None:
     """List the registered models with parameter counts and a one-line description."""
     from fmnist.models import describe_models
+    from fmnist.terminal import render_table
 
-    for row in describe_models():
-        click.echo(f"{row['name']:<12} {row['params']:>9,}  {row['description']}")
+    rows = [[r["name"], f"{r['params']:,}", r["description"]] for r in describe_models()]
+    click.echo(render_table(["model", "parameters", "description"], rows, numeric={1}))
 
 
 @main.command("train")

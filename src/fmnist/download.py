@@ -118,12 +118,17 @@ def verify_folder(folder: Path) -> list[FileCheck]:
 
 def format_checks(folder: Path, checks: list[FileCheck]) -> str:
     """One line per file: name, MD5, OK or what is wrong."""
-    lines = [f"Verifying {folder}"]
-    for check in checks:
-        shown = check.path.name if check.path else check.name
-        verdict = "OK" if check.ok else f"BAD  {check.problem}"
-        lines.append(f"  {shown:<28} {check.md5 or '-':<32}  {verdict}")
-    return "\n".join(lines)
+    from fmnist.terminal import render_table
+
+    rows = [
+        [
+            check.path.name if check.path else check.name,
+            check.md5 or "-",
+            "OK" if check.ok else f"BAD  {check.problem}",
+        ]
+        for check in checks
+    ]
+    return render_table(["file", "MD5", "verdict"], rows, title=f"Verifying {folder}")
 
 
 def folder_is_verified(folder: Path, raise_on_mismatch: bool = False) -> bool:

@@ -25,6 +25,7 @@ from fmnist.plots import (
     save_figure,
 )
 from fmnist.run_folder import RunFolder, resolve_model_path
+from fmnist.terminal import render_table
 
 CALIBRATION_BINS = 15
 
@@ -215,18 +216,28 @@ def format_evaluation(metrics: dict) -> str:
     lines = [
         f"images {metrics['images']}  loss {metrics['loss']:.4f}  accuracy {accuracy}  top-2 "
         f"{metrics['top2_accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}  ECE "
-        f"{metrics['ece']:.4f}",
-        f"\n{'class':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}",
-    ]
-    for name, v in metrics["per_class"].items():
-        lines.append(
-            f"{name:<12} {v['precision']:>9.4f} {v['recall']:>7.4f} {v['f1']:>7.4f} "
-            f"{v['support']:>8}"
-        )
-    lines.append("\nMost confused (true -> predicted):")
-    lines += [
-        f"  {p['true']:<12} -> {p['predicted']:<12} {p['count']:>5}"
-        for p in metrics["most_confused"]
+        f"{metrics['ece']:.4f}\n",
+        render_table(
+            ["class", "precision", "recall", "f1", "support"],
+            [
+                [
+                    name,
+                    f"{v['precision']:.4f}",
+                    f"{v['recall']:.4f}",
+                    f"{v['f1']:.4f}",
+                    v["support"],
+                ]
+                for name, v in metrics["per_class"].items()
+            ],
+            numeric={1, 2, 3, 4},
+        ),
+        "",
+        render_table(
+            ["true class", "taken for", "images"],
+            [[p["true"], p["predicted"], p["count"]] for p in metrics["most_confused"]],
+            numeric={2},
+            title="Most confused (true -> predicted):",
+        ),
     ]
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from fmnist.data import Dataset
 from fmnist.plots import image_grid, new_figure, save_figure, show_image
+from fmnist.terminal import render_table
 
 FIGURES = (
     "first_images.png",
@@ -116,14 +117,13 @@ def format_statistics(stats: dict) -> str:
             f"{info['pixels']['mean']:.2f} std {info['pixels']['std']:.2f}, balanced: "
             f"{'yes' if balance['balanced'] else 'no'} (max/min {balance['max_min_ratio']:.2f})"
         )
-    lines.append(f"\n{'class':<12} {'train':>6} {'test':>6} {'mean':>7} {'std':>7}")
-    train = splits["train"]
+    train, rows = splits["train"], []
     for name, count in train["classes"]["counts"].items():
         pixels = train["pixels"]["per_class"].get(name, {"mean": 0.0, "std": 0.0})
-        lines.append(
-            f"{name:<12} {count:>6} {splits['test']['classes']['counts'][name]:>6} "
-            f"{pixels['mean']:>7.2f} {pixels['std']:>7.2f}"
-        )
+        test_count = splits["test"]["classes"]["counts"][name]
+        rows.append([name, count, test_count, f"{pixels['mean']:.2f}", f"{pixels['std']:.2f}"])
+    header = ["class", "train", "test", "mean", "std"]
+    lines += ["", render_table(header, rows, numeric={1, 2, 3, 4})]
     d = stats["duplicates"]
     lines.append(
         f"\nDuplicate images: {d['within_train']} within train, {d['within_test']} within test, "

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from fmnist.errors import FmnistError
 from fmnist.plots import TRAIN_COLOR, VAL_COLOR, new_figure
 from fmnist.run_folder import RunFolder, list_runs
+from fmnist.terminal import render_table
 
 
 def run_row(folder: Path | str) -> dict:
@@ -76,21 +77,23 @@ def format_leaderboard(rows: list[dict]) -> str:
     def pct(value):
         return "-" if value is None else f"{100 * value:.2f}%"
 
-    header = (
-        f"{'#':>2}  {'run':<34} {'model':<12} {'status':<18} {'epochs':>7} {'val acc':>8} "
-        f"{'test acc':>8} {'time':>7} {'params':>9}  date"
-    )
-    lines = [header, "-" * len(header)]
-    for rank, r in enumerate(rows, start=1):
-        epochs = f"{r['epochs']}/{r['max_epochs']}" if r["max_epochs"] else str(r["epochs"])
-        time = "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.0f}s"
-        params = "-" if r["params"] is None else f"{r['params']:,}"
-        lines.append(
-            f"{rank:>2}  {r['name'][:34]:<34} {r['model']:<12} {r['status'][:18]:<18} "
-            f"{epochs:>7} {pct(r['val_accuracy']):>8} {pct(r['test_accuracy']):>8} "
-            f"{time:>7} {params:>9}  {r['date'][:16]}"
-        )
-    return "\n".join(lines)
+    header = ["#", "run", "model", "status", "epochs", "val acc", "test acc", "time", "params"]
+    table = [
+        [
+            rank,
+            r["name"],
+            r["model"],
+            r["status"],
+            f"{r['epochs']}/{r['max_epochs']}" if r["max_epochs"] else r["epochs"],
+            pct(r["val_accuracy"]),
+            pct(r["test_accuracy"]),
+            "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.0f}s",
+            "-" if r["params"] is None else f"{r['params']:,}",
+            r["date"][:16],
+        ]
+        for rank, r in enumerate(rows, start=1)
+    ]
+    return render_table([*header, "date"], table, numeric={0, 4, 5, 6, 7, 8})
 
 
 def compare_runs(first: Path | str, second: Path | str) -> Figure:
