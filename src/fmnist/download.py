@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,42 +140,33 @@ def folder_is_verified(folder: Path, raise_on_mismatch: bool = False) -> bool:
     return all(c.ok for c in checks)
 
 
-def fetch(url: str, target: Path, expected_md5: str, progress, timeout: float) -> None:
-    """Stream `url` into a temporary file beside `target`; rename it there only if its
-    MD5 is `expected_md5`. On any failure the temporary file is removed."""
-    handle, temporary = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-    )
-    try:
-        digest = hashlib.md5()
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as reply:
-            task = progress.add_task(
-                target.name, total=int(reply.headers.get("Content-Length") or 0) or None
-            )
-            for chunk in iter(lambda: reply.read(CHUNK), b""):
-                out.write(chunk)
-                digest.update(chunk)
-                progress.advance(task, len(chunk))
-        if digest.hexdigest() != expected_md5:
-            raise DataError(f"MD5 {digest.hexdigest()} is not the published {expected_md5}")
-        os.replace(temporary, target)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+def download_file(name: str, target: Path, mirrors, progress: bool, timeout: float) -> None:
+    """`name` from the first mirror that serves the published file. pooch streams it to a
+    temporary file, checks its MD5 and only then moves it to `target`, so a failed or wrong
+    download never replaces anything."""
+    import pooch
+    import requests
 
-
-def download_file(name: str, target: Path, mirrors, progress, timeout: float) -> None:
+    pooch.get_logger().setLevel("WARNING")  # its "Downloading ..." lines; the bar says it
+    fetcher = pooch.HTTPDownloader(progressbar=progress, timeout=timeout)
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + name
         try:
-            fetch(url, target, MD5[name], progress, timeout)
+            pooch.retrieve(
+                url,
+                known_hash=f"md5:{MD5[name]}",
+                fname=target.name,
+                path=target.parent,
+                downloader=fetcher,
+            )
             return
-        except urllib.error.HTTPError as error:
-            failures.append(f"{url}: HTTP {error.code} {error.reason}")
-        except urllib.error.URLError as error:
-            failures.append(f"{url}: {error.reason}")
-        except (DataError, OSError, ValueError) as error:
-            failures.append(f"{url}: {error}")
+        except requests.HTTPError as error:
+            failures.append(f"{url}: HTTP {error.response.status_code} {error.response.reason}")
+        except ValueError:  # pooch: the MD5 differs
+            failures.append(f"{url}: the file served is not the published one (MD5 differs)")
+        except (requests.RequestException, OSError) as error:
+            failures.append(f"{url}: {type(error).__name__}")
     raise DataError(
         f"{name}: no mirror gave a verified copy ({'; '.join(failures)}); offline? point "
         "fmnist at a folder with the four files: --data-dir DIR or FMNIST_DATA_DIR=DIR"
@@ -193,19 +181,9 @@ def download(
 ) -> Path:
     """Make `dest_dir` (default: the cache) hold the four verified files; return it.
     Files already there and right are kept; a wrong one is replaced only by a verified copy."""
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
     dest = Path(dest_dir or default_cache_dir()).expanduser()
     dest.mkdir(parents=True, exist_ok=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
-        for name in MD5:
-            if not check_file(dest, name).ok:
-                download_file(name, dest / name, configured_mirrors(mirrors), bar, timeout)
+    for name in MD5:
+        if not check_file(dest, name).ok:
+            download_file(name, dest / name, configured_mirrors(mirrors), progress, timeout)
     return dest
