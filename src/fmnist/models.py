@@ -217,6 +217,19 @@ def _batchnorm_cnn(name: str, widths, convs: int, head: int, dropout: float):
     return _finish(pixels, _dense_head(x, head, dropout), name)
 
 
+def _register_batchnorm_cnn(
+    name: str, description: str, width: int, convs: int, head: int, dropout: float, **recipe
+) -> None:
+    """Register a three-stage batch-norm CNN (width, 2 x width, 4 x width filters) with its
+    recipe: the recipe models below are data, one call each."""
+
+    def build(width: int = width, dropout: float = dropout, head: int = head):
+        return _batchnorm_cnn(name, (width, 2 * width, 4 * width), convs, head, dropout)
+
+    build.__name__ = build.__qualname__ = name
+    register_model(description, **recipe)(build)
+
+
 # What `fmnist run` trains, and `fmnist train` without --model: the default recipe.
 DEFAULT_MODEL = "lean_cnn"
 
@@ -234,22 +247,13 @@ DEFAULT_MODEL = "lean_cnn"
 # epoch each): 91.1% with the dense layer of 64 at 8e-3, 90.3% without it at 1e-2, 89.2%
 # with a 4x4 stride-2 stem instead of the first stage.
 FAST_MODEL = "fast_cnn"
-
-
-@register_model(
+_register_batchnorm_cnn(
+    FAST_MODEL,
     "narrow CNN (16, 32, 64 filters, batch norm), dense 64, one epoch: built for time",
-    epochs=1,
-    batch_size=128,
-    learning_rate=8e-3,
-    schedule="cosine",
-    warmup_epochs=0.2,
-    label_smoothing=0.1,
-    patience=0,
-    gap_threshold=0.0,
-)
-def fast_cnn(width: int = 16, dropout: float = 0.0, head: int = 64):
-    return _batchnorm_cnn("fast_cnn", (width, 2 * width, 4 * width), 1, head, dropout)
-
+    width=16, convs=1, head=64, dropout=0.0,
+    epochs=1, batch_size=128, learning_rate=8e-3, schedule="cosine", warmup_epochs=0.2,
+    label_smoothing=0.1, patience=0, gap_threshold=0.0,
+)  # fmt: skip
 
 # The default recipe, built for time: 93% test in ~10 epochs (~3 minutes of float32 on 2
 # cores). cnn_bn's layout at three-quarters of its width (24, 48, 96 filters: ~4.2 M
@@ -258,44 +262,32 @@ def fast_cnn(width: int = 16, dropout: float = 0.0, head: int = 64):
 # 2-epoch warm-up and cosine decay. Flip only, dropout 0.2: on a ten-epoch schedule shift
 # augmentation and dropout 0.3 under-fit (validation 93.2% against 94.1% with flip only,
 # both with flip TTA).
-@register_model(
+_register_batchnorm_cnn(
+    DEFAULT_MODEL,
     "CNN (24, 48, 96 filters, batch norm), dense 256, flip, 10 epochs: the default recipe",
-    epochs=10,
-    batch_size=128,
-    learning_rate=5e-3,
-    schedule="cosine",
-    warmup_epochs=2.0,
+    width=24, convs=1, head=256, dropout=0.2,
+    epochs=10, batch_size=128, learning_rate=5e-3, schedule="cosine", warmup_epochs=2.0,
     **dict(_RECIPE, shift=0),
-)
-def lean_cnn(width: int = 24, dropout: float = 0.2, head: int = 256):
-    return _batchnorm_cnn("lean_cnn", (width, 2 * width, 4 * width), 1, head, dropout)
-
+)  # fmt: skip
 
 # The previous default (93.38% in 344 s in bfloat16 on AMX; 633 s in float32 without).
-@register_model(
+_register_batchnorm_cnn(
+    "cnn_bn",
     "CNN (32, 64, 128 filters, batch norm), dense 256, shift+flip, cosine LR, flip TTA",
-    epochs=25,
-    batch_size=256,
-    learning_rate=3e-3,
-    schedule="cosine",
-    warmup_epochs=0.5,
+    width=32, convs=1, head=256, dropout=0.3,
+    epochs=25, batch_size=256, learning_rate=3e-3, schedule="cosine", warmup_epochs=0.5,
     **_RECIPE,
-)
-def cnn_bn(width: int = 32, dropout: float = 0.3, head: int = 256):
-    return _batchnorm_cnn("cnn_bn", (width, 2 * width, 4 * width), 1, head, dropout)
-
+)  # fmt: skip
 
 # The strongest CPU recipe: VGG-style, two convolutions per stage (64, 128, 256 filters),
 # ~116 M multiply-adds per image; AMX makes that ~1,200 training images/s on 2 cores.
-@register_model(
+_register_batchnorm_cnn(
+    "vgg",
     "VGG-style CNN (2 convs per stage: 64, 128, 256), shift+flip+erasing, flip TTA",
-    epochs=35,
-    batch_size=256,
-    learning_rate=2e-3,
+    width=64, convs=2, head=256, dropout=0.4,
+    epochs=35, batch_size=256, learning_rate=2e-3,
     **_HEAVY_RECIPE,
-)
-def vgg(width: int = 64, dropout: float = 0.4, head: int = 256):
-    return _batchnorm_cnn("vgg", (width, 2 * width, 4 * width), 2, head, dropout)
+)  # fmt: skip
 
 
 def _residual(x, filters: int, stride: int):
