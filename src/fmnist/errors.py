@@ -5,6 +5,7 @@ on a user's path becomes such a line too (`describe_os_error`).
 """
 
 import errno
+import os
 
 
 class FmnistError(Exception):
@@ -34,4 +35,6 @@ _OS_REASONS = {
 def describe_os_error(error: OSError) -> str:
     """'PATH: what is wrong' for an OSError, naming the path it happened on."""
     reason = _OS_REASONS.get(error.errno, error.strerror or str(error))
+    if error.errno == errno.EEXIST and error.filename and os.path.isfile(error.filename):
+        reason = _OS_REASONS[errno.ENOTDIR]  # mkdir(parents=True) met a file on the way
     return reason if error.filename is None else f"{error.filename}: {reason}"

@@ -3,10 +3,10 @@
     >>> run_dir = train(resolve_config(model="cnn", epochs=2))
     >>> run_dir = resume("runs/20261122-101500-cnn")      # after Ctrl-C or a kill
 
-A run folder holds config.json (the resolved config and the versions used),
-history.csv, model.keras (the best weights on validation), metrics.json,
-plots/training_curves.png, and, while it runs, state.json and the last epoch's
-checkpoint, from which `resume` continues.
+A run folder (`fmnist.run_folder`) holds the resolved config and the versions used, the
+history, the model with the best weights on validation, how training went, the training
+curves, and, while it runs, its state and the last epoch's checkpoint, from which
+`resume` continues.
 """
 
 from __future__ import annotations
@@ -171,7 +171,10 @@ def train(
 ) -> Path:
     """Train a fresh run of `config` (in `run_dir`, made by create_run_dir by default);
     returns its run folder."""
-    dataset = dataset or load_dataset(data_dir=config.data_dir)  # fails before a folder exists
+    # What can fail before any work fails here, before a run folder exists: the model and
+    # its overrides, then the data.
+    create_model(config.model, **config.model_args)
+    dataset = dataset or load_dataset(data_dir=config.data_dir)
     run = RunFolder(run_dir or create_run_dir(config))
     run.write_record(
         {
@@ -271,7 +274,7 @@ def stop_reason(stops: list) -> str:
 
 
 def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, state: RunState):
-    """Keep the best model in float32, record how training went (metrics.json: epochs,
+    """Keep the best model in float32, record how training went (the metrics file: epochs,
     best epoch, what stopped it, time; the model's metrics are `evaluate_run`'s), draw the
     curves, mark the run finished."""
     model, info = load_model_with_metadata(run.model_path)
