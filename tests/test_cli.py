@@ -333,3 +333,37 @@ def test_train_into_a_path_under_a_file_is_one_line(tmp_path, training_dir):
     result = invoke("train", *args, "--runs-dir", blocker / "runs")
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert f"{blocker / 'runs'}" in result.output and "is a file, not a folder" in result.output
+
+
+def test_a_bad_model_override_fails_before_a_run_folder_exists(tmp_path, training_dir):
+    config = tmp_path / "c.toml"
+    config.write_text('model = "mlp"\n[model_args]\ndepth = 3\n')
+    runs = tmp_path / "runs"
+    result = invoke("train", "--config", config, "--runs-dir", runs, "--data-dir", training_dir)
+    assert result.exit_code == 1 and "model 'mlp': bad override" in result.output
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["explore", "--out", "{blocked}/out"],
+        ["convert", "{model}", "{blocked}/m.h5"],
+        ["export", "{model}", "--format", "saved_model", "--out", "{blocked}/saved"],
+        ["evaluate", "{run}", "--out", "{blocked}/evaluation"],
+        ["predict", "--model", "{run}", "--random", "2", "--out", "{blocked}/seen"],
+        ["runs", "compare", "{run}", "{run}", "--out", "{blocked}/compare.png"],
+    ],
+)
+def test_writing_under_a_file_is_one_line_naming_the_path(
+    command, tiny_run, training_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FMNIST_DATA_DIR", str(training_dir))
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    places = {"blocked": blocked, "model": tiny_run / "model.keras", "run": tiny_run}
+    result = invoke(*(part.format(**places) for part in command))
+    assert result.exit_code == 1, result.output
+    error = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1 and str(blocked) in error[0]
+    assert "is a file, not a folder" in error[0] and "Traceback" not in result.output

@@ -107,15 +107,15 @@ def test_early_stopping_counters_resume_from_history():
 
 
 class InterruptAfter(keras.callbacks.Callback):
-    """Press Ctrl-C at the end of epoch `epoch` (after the run recorded it)."""
+    """Press Ctrl-C (or raise `error`) at the end of epoch `epoch`, after the run recorded it."""
 
-    def __init__(self, epoch):
+    def __init__(self, epoch, error: BaseException | None = None):
         super().__init__()
-        self.epoch = epoch
+        self.epoch, self.error = epoch, error or KeyboardInterrupt()
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 == self.epoch:
-            raise KeyboardInterrupt
+            raise self.error
 
 
 def test_resume_continues_where_the_run_stopped(tmp_path, tiny):
@@ -244,21 +244,10 @@ def test_a_bfloat16_run_keeps_a_float32_model(tmp_path, tiny):
     assert all(layer.compute_dtype == "float32" for layer in kept.layers)
 
 
-class FailAfter(keras.callbacks.Callback):
-    """A disk that fills up at the end of epoch `epoch`."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
-            raise OSError(28, "No space left on device", "/runs/x/checkpoints/epoch-0001.keras")
-
-
 def test_a_run_that_stops_on_an_error_is_recorded_as_failed(tmp_path, tiny):
     with pytest.raises(OSError):
-        train(config(tmp_path, epochs=2), tiny, extra_callbacks=[FailAfter(1)])
+        disk_full = OSError(28, "No space left on device", "/runs/x/checkpoints/epoch-0001.keras")
+        train(config(tmp_path, epochs=2), tiny, extra_callbacks=[InterruptAfter(1, disk_full)])
     (run_dir,) = (tmp_path / "runs").iterdir()
     state = json.loads((run_dir / "state.json").read_text())
     assert (state["status"], state["stage"]) == ("failed", "train")

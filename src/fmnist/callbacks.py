@@ -59,7 +59,7 @@ class RunRecorder(keras.callbacks.Callback):
     """At each epoch's end: the best model, the resume checkpoint, history and state.
 
     Order matters for a kill at any instant: the new checkpoint file is written first,
-    then history.csv, then state.json (which names the checkpoint and the epoch count),
+    then the history, then the state (which names the checkpoint and the epoch count),
     and only then is the previous checkpoint deleted.
     """
 

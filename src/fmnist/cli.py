@@ -304,7 +304,7 @@ def evaluate_command(path, split, out, as_json, tta, update, trust_pickle, data_
         used += " (the run's setting)"
     click.echo(f"{path}, {split} split, {used}:\n")
     click.echo(format_evaluation(result.metrics))
-    click.echo(f"\nWrote metrics.json, CSVs and plots/ to {out_dir}")
+    click.echo(f"\nWrote the metrics, CSVs and plots/ to {out_dir}")
 
 
 @main.command("convert")
@@ -458,11 +458,7 @@ def report_answers(answers, class_names, as_json: bool, out: Path | None) -> Non
     help="Interface to bind; 0.0.0.0 exposes the service to the network.",
 )
 @click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8000,
-    show_default=True,
-    help="TCP port to listen on.",
+    "--port", type=click.IntRange(0, 65535), default=8000, help="TCP port (default: 8000)."
 )
 @click.option(
     "--max-upload-mb",

@@ -154,7 +154,7 @@ def write_csv(path: Path, header: list, rows) -> None:
 
 
 def write_evaluation(result: Evaluation, out: Path | str, split: str = "test") -> list[Path]:
-    """metrics.json (merged under "evaluation"/split), CSVs and figures into `out`."""
+    """The metrics (merged under "evaluation"/split), CSVs and figures into `out`."""
     folder = RunFolder(out)  # a run folder, or an evaluation folder of the same layout
     out = folder.path
     folder.plots.mkdir(parents=True, exist_ok=True)
@@ -253,7 +253,7 @@ def evaluation_images(split: str, config, data):
 
 def evaluate_run(run_dir: Path | str, data=None, splits=("val", "test")) -> dict:
     """A run's metrics, the one way they are made: its kept model on its own validation
-    split and the test set, with its own TTA, into its metrics.json (`evaluation.<split>`),
+    split and the test set, with its own TTA, into its metrics (`evaluation.<split>`),
     CSVs and figures. `fmnist train` and `fmnist run` call this after training."""
     from fmnist.artifacts import load_model_with_metadata
     from fmnist.config import make_config
@@ -274,11 +274,11 @@ def evaluate_run(run_dir: Path | str, data=None, splits=("val", "test")) -> dict
 
 
 def evaluate_path(path, split="test", out=None, tta=None, trust=False, data_dir=None, update=False):
-    """Evaluate a run folder (its model.keras) or a model file; returns (result, out folder).
+    """Evaluate a run folder (its kept model) or a model file; returns (result, out folder).
 
     A run folder is evaluated with its own settings (its flip TTA, unless `tta` says
     otherwise) into RUN/evaluations/<split>-<tta|plain>/, leaving the run's record alone;
-    `update` writes into the run folder itself (metrics.json, CSVs, figures) and rebuilds
+    `update` writes into the run folder itself (metrics, CSVs, figures) and rebuilds
     its report. A model file's evaluation goes to `<model>-evaluation/` beside it.
     """
     from fmnist.artifacts import load_model_with_metadata

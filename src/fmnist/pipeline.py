@@ -3,8 +3,8 @@ sample predictions and the HTML report, all in one run folder.
 
     >>> run_dir = run_pipeline(resolve_config(model="lean_cnn"), formats=("keras", "h5", "pkl"))
 
-What each stage found goes into `pipeline.json`, so `fmnist report RUN_DIR` can rebuild
-the report from the folder alone.
+What each stage found goes into the run folder's pipeline record, so `fmnist report
+RUN_DIR` can rebuild the report from the folder alone.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def check_formats(formats) -> tuple[str, ...]:
 
 
 def save_formats(run: RunFolder, formats, images: np.ndarray) -> list[dict]:
-    """model.<format> for each format, each reloaded and compared with model.keras."""
+    """The model in each format, each reloaded and compared with the kept Keras model."""
     source, saved = run.model_path, []
     for name in check_formats(formats):
         if name == "keras":
@@ -120,7 +120,7 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
 
 
 def finish_pipeline(run: RunFolder, folder, checks, saved, predictions, timings, started):
-    """pipeline.json (what each stage found) and the report built from the folder."""
+    """The pipeline record (what each stage found) and the report built from the folder."""
     record = {
         "data": {"folder": str(folder), "files": checks},
         "saved": saved,

@@ -1,6 +1,6 @@
 """Ask a trained model about images: arrays of raw pixels, or a user's own photos.
 
-    >>> predictor = Predictor("runs/x/model.keras")             # loads once
+    >>> predictor = Predictor.load("shirts.keras")              # loads once
     >>> predictor.top_k(data.test_images[:2], k=3)
     [[('Ankle boot', 0.98), ('Sneaker', 0.01), ('Sandal', 0.01)], ...]
     >>> answers = predictor.predict_files(["shirt.jpg", "boot.png"])

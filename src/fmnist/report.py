@@ -1,9 +1,9 @@
 """The HTML report of a run: one self-contained page built from the run folder alone.
 
-    >>> write_report("runs/20261124-023912-lean_cnn")     # -> runs/.../report.html
+    >>> write_report("runs/20261124-023912-lean_cnn")     # -> the path of its report page
 
 This module gathers what the run folder holds; the page is the Jinja2 template
-`templates/report.html`, autoescaped, so nothing from a run folder can become markup.
+`templates/run_report.j2`, autoescaped, so nothing from a run folder can become markup.
 Images are embedded (base64 PNG), there are no external assets, and the page reads from
 disk without a server. A section whose inputs the run lacks (a plain training run has no
 exploration, say) says so instead of disappearing.
@@ -196,7 +196,7 @@ def template() -> jinja2.Template:
         autoescape=True,
         undefined=jinja2.StrictUndefined,  # a missing value is a bug, not an empty cell
     )
-    return environment.get_template("report.html")
+    return environment.get_template("run_report.j2")
 
 
 def build_report(folder: Path | str) -> str:
@@ -205,7 +205,7 @@ def build_report(folder: Path | str) -> str:
 
 
 def write_report(folder: Path | str) -> Path:
-    """Write report.html into the run folder (atomically) and return its path."""
+    """Write the report page into the run folder (atomically) and return its path."""
     folder = RunFolder(folder)
     if not folder.is_run:
         raise FmnistError(f"{folder.path}: not a run folder (no {folder.config_path.name})")
