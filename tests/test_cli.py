@@ -21,7 +21,11 @@ def invoke(*args):
 
 
 def test_help_and_version():
-    assert invoke("--help").exit_code == 0
+    help_text = invoke("--help")
+    assert help_text.exit_code == 0
+    commands = help_text.output.split("Commands:")[1].splitlines()
+    assert not any(line.rstrip().endswith("...") for line in commands)  # whole, not cut
+    assert "write the HTML report." in " ".join(help_text.output.split())
     result = invoke("--version")
     assert result.exit_code == 0 and __version__ in result.output
 

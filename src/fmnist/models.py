@@ -247,10 +247,7 @@ DEFAULT_MODEL = "lean_cnn"
 # epoch each): 91.1% with the dense layer of 64 at 8e-3, 90.3% without it at 1e-2, 89.2%
 # with a 4x4 stride-2 stem instead of the first stage.
 FAST_MODEL = "fast_cnn"
-_register_batchnorm_cnn(
-    FAST_MODEL,
-    "narrow CNN (16, 32, 64 filters, batch norm), dense 64, one epoch: built for time",
-    width=16, convs=1, head=64, dropout=0.0,
+_FAST = dict(
     epochs=1, batch_size=128, learning_rate=8e-3, schedule="cosine", warmup_epochs=0.2,
     label_smoothing=0.1, patience=0, gap_threshold=0.0,
 )  # fmt: skip
@@ -262,32 +259,33 @@ _register_batchnorm_cnn(
 # 2-epoch warm-up and cosine decay. Flip only, dropout 0.2: on a ten-epoch schedule shift
 # augmentation and dropout 0.3 under-fit (validation 93.2% against 94.1% with flip only,
 # both with flip TTA).
-_register_batchnorm_cnn(
-    DEFAULT_MODEL,
-    "CNN (24, 48, 96 filters, batch norm), dense 256, flip, 10 epochs: the default recipe",
-    width=24, convs=1, head=256, dropout=0.2,
-    epochs=10, batch_size=128, learning_rate=5e-3, schedule="cosine", warmup_epochs=2.0,
-    **dict(_RECIPE, shift=0),
+_DEFAULT = dict(
+    _RECIPE, shift=0, epochs=10, batch_size=128, learning_rate=5e-3, schedule="cosine",
+    warmup_epochs=2.0,
 )  # fmt: skip
 
 # The previous default (93.38% in 344 s in bfloat16 on AMX; 633 s in float32 without).
-_register_batchnorm_cnn(
-    "cnn_bn",
-    "CNN (32, 64, 128 filters, batch norm), dense 256, shift+flip, cosine LR, flip TTA",
-    width=32, convs=1, head=256, dropout=0.3,
-    epochs=25, batch_size=256, learning_rate=3e-3, schedule="cosine", warmup_epochs=0.5,
-    **_RECIPE,
-)  # fmt: skip
+_CNN_BN = dict(
+    _RECIPE, epochs=25, batch_size=256, learning_rate=3e-3, schedule="cosine", warmup_epochs=0.5
+)
 
 # The strongest CPU recipe: VGG-style, two convolutions per stage (64, 128, 256 filters),
 # ~116 M multiply-adds per image; AMX makes that ~1,200 training images/s on 2 cores.
-_register_batchnorm_cnn(
-    "vgg",
-    "VGG-style CNN (2 convs per stage: 64, 128, 256), shift+flip+erasing, flip TTA",
-    width=64, convs=2, head=256, dropout=0.4,
-    epochs=35, batch_size=256, learning_rate=2e-3,
-    **_HEAVY_RECIPE,
-)  # fmt: skip
+_VGG = dict(_HEAVY_RECIPE, epochs=35, batch_size=256, learning_rate=2e-3)
+
+# name, (width, convolutions per stage, dense units, dropout), recipe, description
+for _name, _shape, _recipe, _description in (
+    (FAST_MODEL, (16, 1, 64, 0.0), _FAST,
+     "narrow CNN (16, 32, 64 filters, batch norm), dense 64, one epoch: built for time"),
+    (DEFAULT_MODEL, (24, 1, 256, 0.2), _DEFAULT,
+     "CNN (24, 48, 96 filters, batch norm), dense 256, flip, 10 epochs: the default recipe"),
+    ("cnn_bn", (32, 1, 256, 0.3), _CNN_BN,
+     "CNN (32, 64, 128 filters, batch norm), dense 256, shift+flip, cosine LR, flip TTA"),
+    ("vgg", (64, 2, 256, 0.4), _VGG,
+     "VGG-style CNN (2 convs per stage: 64, 128, 256), shift+flip+erasing, flip TTA"),
+):  # fmt: skip
+    _register_batchnorm_cnn(_name, _description, *_shape, **_recipe)
+del _name, _shape, _recipe, _description
 
 
 def _residual(x, filters: int, stride: int):
