@@ -158,7 +158,12 @@ def report_context(folder: RunFolder) -> dict:
         "sections": SECTIONS,
         "name": folder.path.name,
         "model": metrics.get("model", "model"),
-        "accuracy": percent(test.get("accuracy")),
+        "accuracy": percent(test.get("accuracy"))
+        + (
+            f" with flip TTA ({percent(test['accuracy_without_tta'])} without)"
+            if test.get("tta")
+            else ""
+        ),
         "config_rows": [[k, json.dumps(v)] for k, v in record.get("config", {}).items()],
         "data": data_context(folder),
         "training": {

@@ -25,7 +25,8 @@ def run_row(folder: Path | str) -> dict:
     val = run.read_evaluation("val").get("accuracy")
     if val is None and history.get("val_accuracy"):
         val = max(history["val_accuracy"])  # an unfinished run: its best epoch so far
-    test = run.read_evaluation("test").get("accuracy")
+    evaluation = run.read_evaluation("test")
+    test = evaluation.get("accuracy")
     status = state.status
     if state.status == "failed" and state.stage:
         status += f" ({state.stage})"
@@ -38,6 +39,7 @@ def run_row(folder: Path | str) -> dict:
         "max_epochs": config.get("epochs"),
         "val_accuracy": val,
         "test_accuracy": test,
+        "test_accuracy_without_tta": evaluation.get("accuracy_without_tta", test),
         "wall_time_s": metrics.get("wall_time_s", state.train_seconds or None),
         "params": metrics.get("params"),
         "date": record.get("created", ""),
@@ -77,7 +79,7 @@ def format_leaderboard(rows: list[dict]) -> str:
     def pct(value):
         return "-" if value is None else f"{100 * value:.2f}%"
 
-    header = ["#", "run", "model", "status", "epochs", "val acc", "test acc", "time", "params"]
+    header = ["#", "run", "model", "status", "epochs", "val acc", "test acc", "no TTA", "time"]
     table = [
         [
             rank,
@@ -87,13 +89,14 @@ def format_leaderboard(rows: list[dict]) -> str:
             f"{r['epochs']}/{r['max_epochs']}" if r["max_epochs"] else r["epochs"],
             pct(r["val_accuracy"]),
             pct(r["test_accuracy"]),
+            pct(r["test_accuracy_without_tta"]),
             "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.0f}s",
             "-" if r["params"] is None else f"{r['params']:,}",
             r["date"][:16],
         ]
         for rank, r in enumerate(rows, start=1)
     ]
-    return render_table([*header, "date"], table, numeric={0, 4, 5, 6, 7, 8})
+    return render_table([*header, "params", "date"], table, numeric={0, 4, 5, 6, 7, 8, 9})
 
 
 def compare_runs(first: Path | str, second: Path | str) -> Figure:

@@ -292,7 +292,8 @@ def model_details(path: Path, run: RunFolder | None = None) -> dict:
         details["metrics"] = {
             "model": metrics.get("model"),
             "params": metrics.get("params"),
-            "test_accuracy": test.get("accuracy"),
+            "test_accuracy": test.get("accuracy"),  # with the run's TTA, if it has it
+            "test_accuracy_without_tta": test.get("accuracy_without_tta", test.get("accuracy")),
             "test_loss": test.get("loss"),
             "val_accuracy": run.read_evaluation("val").get("accuracy"),
         }
