@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import field
+import typing
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-
-import pydantic
-import pydantic.dataclasses
-from pydantic import ConfigDict
 
 from fmnist.errors import FmnistError
 from fmnist.models import DEFAULT_MODEL
@@ -31,8 +29,7 @@ class ConfigError(FmnistError):
     """A configuration file or value is wrong."""
 
 
-# Validated on construction (pydantic): the types are strict and unknown keys are errors.
-@pydantic.dataclasses.dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
+@dataclass(frozen=True)
 class TrainConfig:
     model: str = DEFAULT_MODEL  # a name from `fmnist models`; the default recipe
     model_args: dict = field(default_factory=dict)  # overrides for the model's builder
@@ -84,21 +81,44 @@ def _check_choices(config: TrainConfig) -> None:
         raise ConfigError(f"name: {name!r} must be a plain folder name (no / or ..)")
 
 
+@cache
+def _validator():
+    """A strict pydantic model of TrainConfig's fields ("3" is not 3, 1 is not true; an int
+    is a float; unknown keys are errors), built on first use: importing pydantic costs a
+    tenth of a second that the commands which never read a config should not pay."""
+    import pydantic
+
+    hints = typing.get_type_hints(TrainConfig)
+    fields = {
+        f.name: (
+            hints[f.name],
+            pydantic.Field(default_factory=f.default_factory)
+            if f.default is dataclasses.MISSING
+            else f.default,
+        )
+        for f in dataclasses.fields(TrainConfig)
+    }
+    strict = pydantic.ConfigDict(strict=True, extra="forbid")
+    return pydantic.create_model("TrainConfig", __config__=strict, **fields)
+
+
 def make_config(values: dict) -> TrainConfig:
-    """A TrainConfig from a dict, refusing unknown keys and wrong types (pydantic, strict:
-    "3" is not 3, 1 is not true; an int is a float), then values out of their range."""
+    """A TrainConfig from a dict, refusing unknown keys and wrong types, then values out of
+    their range or not among their choices."""
+    import pydantic
+
     try:
-        config = TrainConfig(**values)
+        checked = _validator()(**values)
     except pydantic.ValidationError as error:
-        raise ConfigError(describe_validation_error(error)) from None
+        raise ConfigError(describe_validation_error(error.errors())) from None
+    config = TrainConfig(**dict(checked))
     _check_choices(config)
     return config
 
 
-def describe_validation_error(error: pydantic.ValidationError) -> str:
+def describe_validation_error(problems: list[dict]) -> str:
     """One line naming the key: an unknown one, or one whose value has the wrong type."""
-    problems = error.errors()
-    unknown = [p for p in problems if p["type"] == "unexpected_keyword_argument"]
+    unknown = [p for p in problems if p["type"] == "extra_forbidden"]
     problem = (unknown or problems)[0]
     key = ".".join(map(str, problem["loc"]))
     if unknown:

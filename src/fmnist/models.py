@@ -16,16 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from fmnist.data import PIXEL_MEAN, PIXEL_STD
 from fmnist.errors import FmnistError
+
+if TYPE_CHECKING:  # NumPy is imported where it is used: the CLI imports this module at start
+    import numpy as np
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-# The recipes standardise by the training set's pixel statistics, on the 0-255 scale.
-MEAN_255, STD_255 = 255 * PIXEL_MEAN, 255 * PIXEL_STD
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,8 @@ def create_model(name: str, **overrides):
 
 def as_model_input(images: np.ndarray) -> np.ndarray:
     """Raw pixels (N, 28, 28), (N, 28, 28, 1), (28, 28) or (28, 28, 1) -> float32 (N, 28, 28, 1)."""
+    import numpy as np
+
     images = np.asarray(images, dtype=np.float32)
     shape = images.shape
     if images.ndim in (2, 3) and shape[-2:] == INPUT_SHAPE[:2]:
@@ -99,7 +100,11 @@ def _inputs(standardize: bool = False):
 
     pixels = keras.Input(shape=INPUT_SHAPE, name="pixels")
     if standardize:
-        scaled = layers.Rescaling(1 / STD_255, offset=-MEAN_255 / STD_255, name="standardize")
+        # by the training set's pixel statistics, on the 0-255 scale the input arrives in
+        from fmnist.data import PIXEL_MEAN, PIXEL_STD
+
+        mean_255, std_255 = 255 * PIXEL_MEAN, 255 * PIXEL_STD
+        scaled = layers.Rescaling(1 / std_255, offset=-mean_255 / std_255, name="standardize")
     else:
         scaled = layers.Rescaling(1 / 255, name="scale")
     return pixels, scaled(pixels)
