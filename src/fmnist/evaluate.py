@@ -11,7 +11,6 @@ against scikit-learn on fabricated predictions.
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from fmnist.plots import (
     reliability_diagram,
     save_figure,
 )
-from fmnist.run_folder import RunFolder, resolve_model_path
+from fmnist.run_folder import RunFolder, atomic_open, resolve_model_path
 from fmnist.terminal import render_table
 
 CALIBRATION_BINS = 15
@@ -145,12 +144,10 @@ def evaluate_model(model, images, labels, class_names, tta: bool = False) -> Eva
 
 
 def write_csv(path: Path, header: list, rows) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", newline="") as stream:
+    with atomic_open(path, newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(temporary, path)
 
 
 def write_evaluation(result: Evaluation, out: Path | str, split: str = "test") -> list[Path]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from functools import cache
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import jinja2
 from markupsafe import Markup
 
 from fmnist.errors import FmnistError
-from fmnist.run_folder import RunFolder, read_json_or_empty
+from fmnist.run_folder import RunFolder, atomic_open, read_json_or_empty
 
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;margin:0;
@@ -214,8 +213,7 @@ def write_report(folder: Path | str) -> Path:
     folder = RunFolder(folder)
     if not folder.is_run:
         raise FmnistError(f"{folder.path}: not a run folder (no {folder.config_path.name})")
-    path = folder.report_path
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(build_report(folder.path))
-    os.replace(temporary, path)
-    return path
+    page = build_report(folder.path)
+    with atomic_open(folder.report_path) as stream:
+        stream.write(page)
+    return folder.report_path

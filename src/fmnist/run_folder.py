@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -47,11 +48,24 @@ class RunState:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
-def write_json(path: Path, value) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
+@contextmanager
+def atomic_open(path: Path, newline: str | None = None):
+    """A text stream for `path` that writes a temporary file beside it (`.NAME.tmp`) and
+    renames it into place only once complete; on an error the temporary file goes."""
+    path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", newline=newline) as stream:
+            yield stream
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_json(path: Path, value) -> None:
+    """Write JSON atomically."""
+    with atomic_open(path) as stream:
+        stream.write(json.dumps(value, indent=2) + "\n")
 
 
 def read_json_or_empty(path: Path) -> dict:
@@ -159,13 +173,11 @@ class RunFolder:
     def write_history(self, history: dict[str, list[float]]) -> None:
         """history.csv, one row per epoch, atomically."""
         keys = list(history)
-        temporary = self.history_path.with_name(f".{self.history_path.name}.tmp")
-        with open(temporary, "w", newline="") as stream:
+        with atomic_open(self.history_path, newline="") as stream:
             writer = csv.writer(stream)
             writer.writerow(["epoch", *keys])
             for epoch, row in enumerate(zip(*(history[k] for k in keys), strict=True), start=1):
                 writer.writerow([epoch, *(f"{v:.6g}" for v in row)])
-        os.replace(temporary, self.history_path)
 
     def record_failure(self, stage: str, error: BaseException) -> RunState:
         """Mark the run failed (or interrupted, for Ctrl-C) with the stage and the one-line
