@@ -20,7 +20,7 @@ from common import data_dir, write_result  # noqa: E402
 from fmnist.config import resolve_config  # noqa: E402
 from fmnist.evaluate import evaluate_run  # noqa: E402
 from fmnist.models import list_models  # noqa: E402
-from fmnist.run_folder import RunFolder  # noqa: E402
+from fmnist.run_folder import RunFolder, evaluation_of  # noqa: E402
 from fmnist.runs import leaderboard  # noqa: E402
 from fmnist.train import train  # noqa: E402
 
@@ -46,15 +46,16 @@ def main() -> None:
                 resolve_config(model=model, data_dir=data_dir(), runs_dir=str(runs_dir))
             )
         run = RunFolder(run_dir)
-        if not run.read_evaluation("test"):
+        if not evaluation_of(run.read_metrics(), "test"):
             evaluate_run(run_dir)
-        m, test = run.read_metrics(), run.read_evaluation("test")
+        m = run.read_metrics()
+        test = evaluation_of(m, "test")
         rows.append(
             {
                 "model": model,
                 "test_accuracy": test["accuracy"],
                 "test_accuracy_without_tta": test.get("accuracy_without_tta", test["accuracy"]),
-                "val_accuracy": run.read_evaluation("val")["accuracy"],
+                "val_accuracy": evaluation_of(m, "val")["accuracy"],
                 "epochs": m["epochs_run"],
                 "best_epoch": m["best_epoch"],
                 "wall_time_s": m["wall_time_s"],

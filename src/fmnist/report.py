@@ -20,7 +20,7 @@ import jinja2
 from markupsafe import Markup
 
 from fmnist.errors import FmnistError
-from fmnist.run_folder import RunFolder, atomic_open, read_json_or_empty
+from fmnist.run_folder import RunFolder, atomic_open, evaluation_of, read_json_or_empty
 
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;margin:0;
@@ -150,7 +150,7 @@ def environment_rows(record: dict, pipeline: dict) -> list[list]:
 def report_context(folder: RunFolder) -> dict:
     """Everything the template shows, from the run folder alone."""
     record, metrics, pipeline = folder.read_record(), folder.read_metrics(), folder.read_pipeline()
-    test, validation = folder.read_evaluation("test"), folder.read_evaluation("val")
+    test, validation = evaluation_of(metrics, "test"), evaluation_of(metrics, "val")
     plots = folder.plots
     return {
         "style": Markup(STYLE),  # our own constant, not the run folder's

@@ -149,10 +149,6 @@ class RunFolder:
     def read_metrics(self) -> dict:
         return read_json_or_empty(self.metrics_path)
 
-    def read_evaluation(self, split: str) -> dict:
-        """The metrics `fmnist.evaluate.evaluate_run` recorded for `split`, or {}."""
-        return self.read_metrics().get("evaluation", {}).get(split, {})
-
     def write_metrics(self, metrics: dict) -> None:
         write_json(self.metrics_path, metrics)
 
@@ -202,6 +198,11 @@ class RunFolder:
         for path in leftovers:
             path.unlink(missing_ok=True)
         return leftovers
+
+
+def evaluation_of(metrics: dict, split: str) -> dict:
+    """Within a run's metrics, what `fmnist.evaluate.evaluate_run` recorded for `split`, or {}."""
+    return metrics.get("evaluation", {}).get(split, {})
 
 
 def list_runs(runs_dir: Path | str) -> list[RunFolder]:

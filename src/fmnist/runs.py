@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from fmnist.errors import FmnistError
 from fmnist.plots import TRAIN_COLOR, VAL_COLOR, new_figure
-from fmnist.run_folder import RunFolder, list_runs
+from fmnist.run_folder import RunFolder, evaluation_of, list_runs
 from fmnist.terminal import render_table
 
 
@@ -22,10 +22,10 @@ def run_row(folder: Path | str) -> dict:
     record, metrics, state = run.read_record(), run.read_metrics(), run.read_state()
     config = record.get("config", {})
     history = run.read_history()
-    val = run.read_evaluation("val").get("accuracy")
+    val = evaluation_of(metrics, "val").get("accuracy")
     if val is None and history.get("val_accuracy"):
         val = max(history["val_accuracy"])  # an unfinished run: its best epoch so far
-    evaluation = run.read_evaluation("test")
+    evaluation = evaluation_of(metrics, "test")
     test = evaluation.get("accuracy")
     status = state.status
     if state.status == "failed" and state.stage:
@@ -49,7 +49,8 @@ def run_row(folder: Path | str) -> dict:
 def format_run_summary(run_dir: Path | str) -> str:
     """Two lines on a finished run: its accuracy, how training went, where it is."""
     run = RunFolder(run_dir)
-    m, test, val = run.read_metrics(), run.read_evaluation("test"), run.read_evaluation("val")
+    m = run.read_metrics()
+    test, val = evaluation_of(m, "test"), evaluation_of(m, "val")
     accuracy = f"{test['accuracy']:.4f}" if test else "not evaluated"
     if test.get("tta"):
         accuracy += f" with flip TTA ({test['accuracy_without_tta']:.4f} without)"

@@ -26,7 +26,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from fmnist.predict import PhotoError, Predictor, open_photo, prepare_photo
-from fmnist.run_folder import RunFolder, resolve_model_path
+from fmnist.run_folder import RunFolder, evaluation_of, resolve_model_path
 
 IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 
@@ -287,15 +287,16 @@ def model_details(path: Path, run: RunFolder | None = None) -> dict:
         "file": path.name,
         "fmnist_version": __version__,
     }
-    if run and run.read_metrics():
-        metrics, test = run.read_metrics(), run.read_evaluation("test")
+    metrics = run.read_metrics() if run else {}
+    if metrics:
+        test = evaluation_of(metrics, "test")
         details["metrics"] = {
             "model": metrics.get("model"),
             "params": metrics.get("params"),
             "test_accuracy": test.get("accuracy"),  # with the run's TTA, if it has it
             "test_accuracy_without_tta": test.get("accuracy_without_tta", test.get("accuracy")),
             "test_loss": test.get("loss"),
-            "val_accuracy": run.read_evaluation("val").get("accuracy"),
+            "val_accuracy": evaluation_of(metrics, "val").get("accuracy"),
         }
     return details
 
