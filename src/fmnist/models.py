@@ -86,11 +86,13 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = 512, tta:
     """Class probabilities (N, 10); `tta` averages with the horizontally flipped images."""
     x = as_model_input(images)
     probabilities = model.predict(x, batch_size=batch_size, verbose=0)
-    if tta:
-        probabilities = (
-            probabilities + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)
-        ) / 2
-    return probabilities
+    return with_flip_tta(model, x, probabilities, batch_size) if tta else probabilities
+
+
+def with_flip_tta(model, x, probabilities, batch_size: int = 512):
+    """`probabilities` of the model inputs `x` averaged with those of their mirror images:
+    flip test-time augmentation, for a caller that keeps the plain answers too."""
+    return (probabilities + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
 
 
 def _inputs(standardize: bool = False):
