@@ -241,17 +241,16 @@ class Splits:
     test_y: np.ndarray
 
 
-def make_splits(
-    dataset: Dataset, val_fraction: float, seed: int, validate_on_test: bool = False
-) -> Splits:
-    """Training, validation and test sets of a run: the one split that training and
-    evaluation both use, so `fmnist evaluate --split val` sees the run's own validation set.
-    With `validate_on_test`, the test set doubles as validation (as two tutorials do)."""
+def make_splits(dataset: Dataset, config) -> Splits:
+    """Training, validation and test sets of a run, by its config's `val_fraction`, `seed`
+    and `validate_on_test`: the one split that training and evaluation both use, so
+    `fmnist evaluate --split val` sees the run's own validation set. With
+    `validate_on_test`, the test set doubles as validation (as two tutorials do)."""
     test = (dataset.test_images, dataset.test_labels)
-    if validate_on_test:
+    if config.validate_on_test:
         return Splits(dataset.train_images, dataset.train_labels, *test, *test)
     (train_x, train_y), (val_x, val_y) = split_train_val(
-        dataset.train_images, dataset.train_labels, val_fraction, seed
+        dataset.train_images, dataset.train_labels, config.val_fraction, config.seed
     )
     return Splits(train_x, train_y, val_x, val_y, *test)
 

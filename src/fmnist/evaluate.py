@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.models import as_model_input, predict_probabilities
+from fmnist.models import as_model_input, predict_probabilities, with_flip_tta
 from fmnist.plots import (
     confusion_matrix_figure,
     misclassified_gallery,
@@ -128,7 +128,7 @@ def evaluate_model(model, images, labels, class_names, tta: bool = False) -> Eva
     the plain accuracy beside them (`accuracy_without_tta`), so neither hides the other."""
     x = as_model_input(images)
     plain = predict_probabilities(model, x)
-    probabilities = (plain + predict_probabilities(model, x[:, :, ::-1])) / 2 if tta else plain
+    probabilities = with_flip_tta(model, x, plain) if tta else plain
     metrics, confusion = compute_metrics(probabilities, labels, class_names)
     metrics["tta"] = tta
     if tta:
@@ -239,12 +239,8 @@ def format_evaluation(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluation_images(split: str, config, data):
-    """The images and labels of `split`: the test set, or the run's own validation set,
-    made by the split function training used, from the run's config."""
-    from fmnist.data import make_splits
-
-    splits = make_splits(data, config.val_fraction, config.seed, config.validate_on_test)
+def evaluation_images(split: str, splits):
+    """The images and labels of `split`: the test set, or the run's validation set."""
     return (splits.test_x, splits.test_y) if split == "test" else (splits.val_x, splits.val_y)
 
 
@@ -254,15 +250,15 @@ def evaluate_run(run_dir: Path | str, data=None, splits=("val", "test")) -> dict
     CSVs and figures. `fmnist train` and `fmnist run` call this after training."""
     from fmnist.artifacts import load_model_with_metadata
     from fmnist.config import make_config
-    from fmnist.data import load_dataset
+    from fmnist.data import load_dataset, make_splits
 
     run = RunFolder(run_dir)
     config = make_config(run.read_config_values())
     data = data or load_dataset(data_dir=config.data_dir)
     model, info = load_model_with_metadata(run.model_path)
-    results = {}
+    sets, results = make_splits(data, config), {}
     for split in splits:
-        images, labels = evaluation_images(split, config, data)
+        images, labels = evaluation_images(split, sets)
         if len(labels):
             names = info.get("class_names") or data.class_names
             results[split] = evaluate_model(model, images, labels, names, config.tta)
@@ -280,7 +276,7 @@ def evaluate_path(path, split="test", out=None, tta=None, trust=False, data_dir=
     """
     from fmnist.artifacts import load_model_with_metadata
     from fmnist.config import make_config
-    from fmnist.data import CLASS_NAMES, load_dataset
+    from fmnist.data import CLASS_NAMES, load_dataset, make_splits
 
     model_path, run = resolve_model_path(path)
     run = run if Path(path).is_dir() else None  # a model file is evaluated as a file
@@ -288,7 +284,7 @@ def evaluate_path(path, split="test", out=None, tta=None, trust=False, data_dir=
     tta = config.tta if run and tta is None else bool(tta)
     model, info = load_model_with_metadata(model_path, trust=trust)
     data = load_dataset(data_dir=data_dir or config.data_dir)
-    images, labels = evaluation_images(split, config, data)
+    images, labels = evaluation_images(split, make_splits(data, config))
     result = evaluate_model(model, images, labels, info.get("class_names") or CLASS_NAMES, tta)
     if out is None:
         if run is None:

@@ -115,7 +115,7 @@ def run_splits(dataset: Dataset, config: TrainConfig) -> Splits:
             "accuracy is optimistic",
             file=sys.stderr,
         )
-    return make_splits(dataset, config.val_fraction, config.seed, config.validate_on_test)
+    return make_splits(dataset, config)
 
 
 def targets(labels: np.ndarray, config: TrainConfig) -> np.ndarray:
