@@ -89,6 +89,20 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = 512, tta:
     return with_flip_tta(model, x, probabilities, batch_size) if tta else probabilities
 
 
+def layer_table(model) -> list[dict]:
+    """The model's layers as rows (name, type, output shape, parameters), JSON-ready: what a
+    run folder records so its report can show the architecture without loading Keras."""
+    return [
+        {
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output": "x".join("?" if d is None else str(d) for d in layer.output.shape),
+            "params": layer.count_params(),
+        }
+        for layer in model.layers
+    ]
+
+
 def with_flip_tta(model, x, probabilities, batch_size: int = 512):
     """`probabilities` of the model inputs `x` averaged with those of their mirror images:
     flip test-time augmentation, for a caller that keeps the plain answers too."""

@@ -35,17 +35,45 @@ def save_figure(figure: Figure, path: Path | str, dpi: int = 110) -> Path:
     return path
 
 
-def training_curves(history: dict[str, list[float]], title: str = "") -> Figure:
-    """Accuracy and loss per epoch, training against validation, side by side."""
-    figure, axes = new_figure(1, 2, figsize=(11, 4))
+def training_curves(
+    history: dict[str, list[float]], title: str = "", best_epoch=None, label_smoothing=0.0
+) -> Figure:
+    """Accuracy, loss and (where recorded) the learning rate per epoch, training against
+    validation, with the kept (best) epoch marked. With label smoothing, the loss panel
+    shows plain cross-entropy (what the tables report) and the smoothed loss that training
+    minimised, dotted and labelled as such."""
+    has_rate = bool(history.get("learning_rate"))
+    figure, axes = new_figure(1, 3 if has_rate else 2, figsize=(15 if has_rate else 11, 4))
     epochs = range(1, len(history.get("loss", [])) + 1)
-    for axis, metric, label in ((axes[0], "accuracy", "Accuracy"), (axes[1], "loss", "Loss")):
+    plain = "crossentropy" if history.get("crossentropy") else "loss"
+    loss_title = (
+        "Cross-entropy"
+        if plain == "crossentropy" or not label_smoothing
+        else (f"Loss (label smoothing {label_smoothing})")
+    )
+    for axis, metric, label in ((axes[0], "accuracy", "Accuracy"), (axes[1], plain, loss_title)):
         axis.plot(epochs, history.get(metric, []), "o-", color=TRAIN_COLOR, label="training")
         if history.get(f"val_{metric}"):
             axis.plot(epochs, history[f"val_{metric}"], "s-", color=VAL_COLOR, label="validation")
-        axis.set(title=label, xlabel="epoch", ylabel=label.lower())
+        axis.set(title=label, xlabel="epoch", ylabel=label.split(" (")[0].lower())
+    if plain == "crossentropy":
+        axes[1].plot(
+            epochs,
+            history["loss"],
+            ":",
+            color=TRAIN_COLOR,
+            alpha=0.6,
+            label=f"training loss, labels smoothed by {label_smoothing}",
+        )
+    if has_rate:
+        axes[2].plot(epochs, history["learning_rate"], "o-", color="#555555")
+        axes[2].set(title="Learning rate (at each epoch's end)", xlabel="epoch", ylabel="rate")
+    for axis in axes:
+        if best_epoch:
+            axis.axvline(best_epoch, color="#2a9d3f", linestyle="--", alpha=0.7, label="kept epoch")
         axis.grid(alpha=0.3)
-        axis.legend()
+    for axis in axes[:2]:
+        axis.legend(fontsize=8)
     if title:
         figure.suptitle(title)
     figure.tight_layout()

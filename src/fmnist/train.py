@@ -28,7 +28,7 @@ from fmnist.config import TrainConfig, make_config
 from fmnist.data import Dataset, Splits, load_dataset, make_splits
 from fmnist.errors import FmnistError
 from fmnist.machine import amx_available, package_versions
-from fmnist.models import create_model
+from fmnist.models import create_model, layer_table
 from fmnist.plots import save_figure, training_curves
 from fmnist.run_folder import RunFolder, RunState
 
@@ -154,11 +154,15 @@ def compile_model(config: TrainConfig, steps_per_epoch: int):
     }[config.optimizer]()
     if config.loss == "categorical" or config.label_smoothing > 0:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-        accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        if config.label_smoothing > 0:
+            # The smoothed loss stays far above zero; the plain one is what the tables and
+            # `fmnist runs compare` use, so it is recorded per epoch beside it.
+            metrics.append(keras.metrics.CategoricalCrossentropy(name="crossentropy"))
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
-        accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy])
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return model
 
 
@@ -285,6 +289,7 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
     metrics = {
         "model": config.model,
         "params": model.count_params(),
+        "layers": layer_table(model),
         "tta": config.tta,
         "trained_in": state.precision,
     }
@@ -299,7 +304,10 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
         validated_on="test" if config.validate_on_test else "validation split",
     )
     run.write_metrics(metrics)
-    save_figure(training_curves(history, f"{config.model}: {run.path.name}"), run.curves_path)
+    curves = training_curves(
+        history, f"{config.model}: {run.path.name}", metrics["best_epoch"], config.label_smoothing
+    )
+    save_figure(curves, run.curves_path)
     state.status = "finished"
     if state.checkpoint:
         (run.path / state.checkpoint).unlink(missing_ok=True)
