@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fmnist.confusion_explorer import select_examples
 from fmnist.models import as_model_input, predict_probabilities, with_flip_tta
 from fmnist.plots import (
     confusion_matrix_figure,
@@ -117,6 +118,7 @@ def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) 
             for k, name in enumerate(class_names)
         },
         "most_confused": most_confused(confusion, class_names),
+        "confusion": confusion.tolist(),  # rows: true class, columns: predicted
         "ece": ece,
         "calibration_bins": bins,
     }
@@ -141,6 +143,21 @@ def evaluate_model(model, images, labels, class_names, tta: bool = False) -> Eva
         np.asarray(images),
         tuple(class_names),
     )
+
+
+def write_examples(result: Evaluation, path: Path) -> Path:
+    """The chosen images with their labels and probabilities, compressed (about 150 KB)."""
+    keep = select_examples(result.probabilities, result.labels)
+    temporary = path.with_name(f".{path.name}.tmp.npz")
+    np.savez_compressed(
+        temporary,
+        index=keep,
+        image=result.images[keep].astype(np.uint8),
+        label=result.labels[keep].astype(np.int16),
+        probabilities=result.probabilities[keep].astype(np.float16),
+    )
+    temporary.replace(path)
+    return path
 
 
 def write_csv(path: Path, header: list, rows) -> None:
@@ -186,6 +203,7 @@ def write_evaluation(result: Evaluation, out: Path | str, split: str = "test") -
             for n, v in result.metrics["per_class"].items()
         ],
     )
+    paths.append(write_examples(result, folder.examples_path(split)))
     predicted = result.probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != result.labels)
     figures = {

@@ -107,6 +107,10 @@ class RunFolder:
         """Where `fmnist evaluate` writes unless told to update the run's own record."""
         return self.path / "evaluations" / f"{split}-{'tta' if tta else 'plain'}"
 
+    def examples_path(self, split: str) -> Path:
+        """The images behind the confusion matrix's cells (evaluate writes, report shows)."""
+        return self.path / f"examples_{split}.npz"
+
     def model_format_path(self, extension: str) -> Path:
         return self.path / f"model.{extension}"
 
