@@ -12,7 +12,8 @@ from fmnist.cli import main
 from fmnist.report import SECTIONS, build_report
 from fmnist.runs import leaderboard
 
-EXPECTED_IMAGES = 6 + 4 + 1 + 3  # exploration, run plots, prediction grid, three bar charts
+EXPECTED_FIGURES = 6 + 2 + 1 + 3  # exploration, curves and calibration, prediction grid, bars
+THUMBNAIL = '<figure class="thumb"><img src="data:image/png;base64,'
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +82,11 @@ def test_report_has_every_section_and_embeds_every_image(pipeline_run):
     for key, title in SECTIONS:
         assert f'<section id="{key}"><h2>{title}</h2>' in html
         assert f'href="#{key}"' in html
-    assert html.count('<img src="data:image/png;base64,') == EXPECTED_IMAGES
+    thumbnails = html.count(THUMBNAIL)
+    assert html.count('<img src="data:image/png;base64,') - thumbnails == EXPECTED_FIGURES
+    assert thumbnails > 0 and "<script" not in html
     assert not re.search(r'(src|href)="(https?:)?//', html)  # no external assets
+    assert html.index('id="diagnosis"') < html.index('id="training"') < html.index('id="data"')
     assert "not in this run folder" not in html
     assert re.search(r"trained in</td><td[^>]*>(float32|bfloat16)<", html)
 
@@ -104,13 +108,70 @@ def test_report_renders_in_chromium(pipeline_run, browser):
     images = page.evaluate(
         "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
     )
-    assert len(images) == EXPECTED_IMAGES
-    assert all(complete and width > 100 and height > 100 for complete, width, height in images)
+    figures = [image for image in images if image[1] > 28]
+    assert len(figures) == EXPECTED_FIGURES
+    assert all(complete and width > 100 and height > 100 for complete, width, height in figures)
     assert page.locator("nav a").count() == len(SECTIONS)
     assert page.title().startswith("fmnist report")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     page.close()
+
+
+def confusion_table(html: str) -> list[list[int]]:
+    """The counts of the report's confusion table, row by row."""
+    table = html[html.index('<table class="confusion">') :]
+    table = table[table.index("<tbody>") : table.index("</table>")]
+    rows = re.findall(r"<tr><th>[^<]*</th>(.*?)</tr>", table)
+    return [[int(n) for n in re.findall(r">(\d+)<", row)] for row in rows]
+
+
+def test_report_confusion_table_counts_match_scikit_learn(pipeline_run):
+    import numpy as np
+    from sklearn.metrics import confusion_matrix
+
+    from fmnist.artifacts import load_model
+    from fmnist.data import load_dataset
+    from fmnist.models import as_model_input, predict_probabilities
+
+    run_dir, _ = pipeline_run
+    data_dir = json.loads((run_dir / "pipeline.json").read_text())["data"]["folder"]
+    data = load_dataset("folder", data_dir)
+    predicted = predict_probabilities(
+        load_model(run_dir / "model.keras"), as_model_input(data.test_images)
+    ).argmax(axis=1)
+    expected = confusion_matrix(data.test_labels, predicted, labels=range(10))
+    assert np.array_equal(confusion_table((run_dir / "report.html").read_text()), expected)
+
+
+def test_report_confusion_cells_open_their_images(pipeline_run, browser):
+    run_dir, _ = pipeline_run
+    html = (run_dir / "report.html").read_text()
+    counts = confusion_table(html)
+    true, predicted = next(
+        (i, j) for i, row in enumerate(counts) for j, n in enumerate(row) if n and i != j
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto((run_dir / "report.html").as_uri())
+    panel = page.locator(f"#cell-{true}-{predicted}")
+    assert not panel.is_visible()  # closed until its cell is clicked
+    page.locator(f'table.confusion a[href="#cell-{true}-{predicted}"]').click()
+    assert panel.is_visible()
+    thumbs = panel.locator("img")
+    assert thumbs.count() == min(counts[true][predicted], 12)
+    sizes = panel.evaluate("p => Array.from(p.querySelectorAll('img')).map(i => i.naturalWidth)")
+    assert set(sizes) == {28}
+    assert "taken for" in panel.locator("h3").inner_text()
+    assert page.locator(".cell:visible").count() == 1  # the other cells stay closed
+    page.close()
+
+
+def test_report_is_reasonably_small(pipeline_run):
+    """One self-contained file: thumbnails, not full images, and its size said."""
+    run_dir, _ = pipeline_run
+    size = (run_dir / "report.html").stat().st_size
+    print(f"report.html: {size / 1e6:.2f} MB")
+    assert size < 3_000_000
 
 
 def test_leaderboard_reads_finished_and_interrupted_runs(tmp_path, pipeline_run):
@@ -144,9 +205,15 @@ def test_leaderboard_reads_finished_and_interrupted_runs(tmp_path, pipeline_run)
             str(tmp_path / "runs" / names[2]),
             "--out",
             str(out),
+            "--page",
+            str(tmp_path / "compare.html"),
         ],
     )
     assert compared.exit_code == 0 and out.read_bytes()[:4] == b"\x89PNG"
+    assert "Config changes:" in compared.output and "Diagnosis" in compared.output
+    assert re.search(r"model\s+\"mlp\"\s+\"mlp2\"", compared.output)  # what changed
+    page = (tmp_path / "compare.html").read_text()
+    assert "What changed" in page and page.count("Is it underfitting or overfitting?") == 1
 
 
 def test_report_and_leaderboard_do_not_load_tensorflow():

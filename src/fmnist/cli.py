@@ -101,6 +101,17 @@ data_dir_option = click.option(
 )
 
 
+def output_option(flag: str, default: str, help: str, folder: bool = False):
+    """An option naming where a command writes (a file, or with `folder` a folder)."""
+    return click.option(
+        flag,
+        type=click.Path(file_okay=not folder, dir_okay=folder, path_type=Path),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="fmnist")
 def main() -> None:
@@ -165,13 +176,7 @@ def data_info(data_dir: Path | None, source: str, as_json: bool) -> None:
 
 @main.command("explore")
 @data_dir_option
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="explore",
-    show_default=True,
-    help="Folder for stats.json and the figures.",
-)
+@output_option("--out", "explore", "Folder for stats.json and the figures.", folder=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random samples.")
 @click.option("--tsne", is_flag=True, help="t-SNE instead of PCA for the 2-D embedding (slower).")
 def explore_command(data_dir: Path | None, out: Path, seed: int, tsne: bool) -> None:
@@ -536,11 +541,24 @@ def run(model, config_file, epochs, runs_dir, name, seed, formats, tensorboard, 
 
 @main.command("report")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def report_command(run_dir: Path) -> None:
-    """Rebuild a run's HTML report from its folder alone."""
+@click.option(
+    "--diagnose",
+    is_flag=True,
+    help="Print the run's diagnosis (the tutorials' questions answered) instead of writing "
+    "the page.",
+)
+def report_command(run_dir: Path, diagnose: bool) -> None:
+    """Rebuild a run's HTML report (diagnosis first) from its folder alone."""
+    if diagnose:
+        from fmnist.diagnosis import diagnose as diagnose_run
+        from fmnist.diagnosis import format_diagnosis
+
+        click.echo(format_diagnosis(diagnose_run(run_dir)))
+        return
     from fmnist.report import write_report
 
-    click.echo(f"Wrote {write_report(run_dir)}")
+    path = write_report(run_dir)
+    click.echo(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained)")
 
 
 @main.group("runs", cls=Group, invoke_without_command=True)
@@ -563,16 +581,15 @@ def runs_command(ctx: click.Context, runs_dir: Path) -> None:
 @runs_command.command("compare")
 @click.argument("first", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("second", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="compare.png",
-    show_default=True,
-    help="Where to write the figure.",
+@output_option("--out", "compare.png", "Where to write the figure.")
+@output_option(
+    "--page", "compare.html", "Where to write the HTML page (figure, config changes, diagnoses)."
 )
-def runs_compare(first: Path, second: Path, out: Path) -> None:
-    """Draw two runs' training curves on one figure."""
+def runs_compare(first: Path, second: Path, out: Path, page: Path) -> None:
+    """Two runs side by side: what changed, both diagnoses, their curves on one figure."""
     from fmnist.plots import save_figure
-    from fmnist.runs import compare_runs
+    from fmnist.runs import compare_runs, format_comparison, write_comparison_page
 
-    click.echo(f"Wrote {save_figure(compare_runs(first, second), out)}")
+    click.echo(format_comparison(first, second))
+    figure = save_figure(compare_runs(first, second), out)
+    click.echo(f"Wrote {figure} and {write_comparison_page(first, second, page, figure)}")

@@ -19,6 +19,8 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from fmnist.confusion_explorer import confusion_explorer
+from fmnist.diagnosis import diagnose
 from fmnist.errors import FmnistError
 from fmnist.run_folder import RunFolder, atomic_open, evaluation_of, read_json_or_empty
 
@@ -30,7 +32,8 @@ header p{margin:4px 0 0;color:#c4c9d4}
 nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #dde1e8;padding:8px 28px;
 z-index:1}nav a{margin-right:14px;color:#2450a6;text-decoration:none;font-size:14px}
 main{max-width:1120px;margin:0 auto;padding:8px 28px 40px}
-section{background:#fff;border:1px solid #e3e6ec;border-radius:8px;padding:14px 22px;margin:18px 0}
+section{scroll-margin-top:44px;background:#fff;border:1px solid #e3e6ec;border-radius:8px;
+padding:14px 22px;margin:18px 0}
 h2{font-size:18px;margin:4px 0 12px}h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;margin:6px 0 10px;font-size:14px}
 th,td{padding:4px 12px;border-bottom:1px solid #eceef2;text-align:left}
@@ -39,19 +42,35 @@ img{max-width:100%;height:auto;border:1px solid #eceef2;margin:6px 0}
 .note{color:#6b7280;font-style:italic}.ok{color:#1f7a38;font-weight:600}
 .bad{color:#b22222;font-weight:600}.grid{display:flex;flex-wrap:wrap;gap:10px}
 .grid img{max-width:48%}
+.small img{max-width:46%}
+.verdict-ok td.verdict{color:#1f7a38}.verdict-attention td.verdict{color:#b25e00}
+.verdict-unknown td.verdict{color:#6b7280}
+.verdict-attention td,td.verdict-attention{background:#fff8ec}
+td.verdict{font-weight:700;font-size:17px}.evidence{color:#4b5563;font-size:13px}
+table.confusion td,table.confusion th{padding:2px 4px;text-align:center;font-size:12px}
+table.confusion a{display:block;min-width:34px;color:inherit;text-decoration:none}
+table.confusion a:hover{outline:2px solid #b25e00}
+.cell{scroll-margin-top:48px;display:none;border:1px solid #dde1e8;border-radius:6px;
+padding:6px 12px;margin:8px 0}
+.cell:target{display:block}
+figure.thumb{display:inline-block;margin:4px;width:112px;text-align:center;font-size:11px;
+vertical-align:top}figure.thumb img{width:56px;height:56px;image-rendering:pixelated;margin:0}
+details summary{cursor:pointer;color:#2450a6}
 """
+# Results first: the answers, then the evidence, then how the model and data were set up.
 SECTIONS = (
-    ("config", "Configuration"),
-    ("data", "Data"),
-    ("training", "Training"),
+    ("diagnosis", "Diagnosis"),
     ("metrics", "Metrics"),
+    ("training", "Training"),
     ("per-class", "Per class"),
     ("confusion", "Confusion matrix"),
-    ("confused", "Confused pairs"),
-    ("misclassified", "Misclassified"),
+    ("mistakes", "Most confident mistakes"),
     ("calibration", "Calibration"),
     ("predictions", "Predictions"),
+    ("model", "Model"),
+    ("config", "Configuration"),
     ("files", "Saved files"),
+    ("data", "Data"),
     ("environment", "Environment"),
 )
 
@@ -110,13 +129,13 @@ def metrics_rows(metrics: dict, test: dict, validation: dict) -> list[list]:
 
     return [
         ["validation accuracy", percent(validation.get("accuracy"))],
-        ["validation loss", number(validation, "loss", ".4f")],
+        ["validation cross-entropy", number(validation, "loss", ".4f")],
         ["test accuracy", percent(test.get("accuracy"))],
         [
             "test accuracy without TTA",
             percent(test.get("accuracy_without_tta", test.get("accuracy"))),
         ],
-        ["test loss", number(test, "loss", ".4f")],
+        ["test cross-entropy", number(test, "loss", ".4f")],
         ["test top-2 accuracy", percent(test.get("top2_accuracy"))],
         ["test macro F1", number(test, "macro_f1", ".4f")],
         ["expected calibration error", number(test, "ece", ".4f")],
@@ -147,7 +166,39 @@ def environment_rows(record: dict, pipeline: dict) -> list[list]:
     return rows + [[f"time: {k}", f"{v:.1f} s"] for k, v in pipeline.get("timings_s", {}).items()]
 
 
-def report_context(folder: RunFolder) -> dict:
+def config_context(config: dict) -> dict:
+    """The values that differ from TrainConfig's defaults (with where each came from: the
+    model's recipe or this run's settings), and the rest, folded in the page."""
+    import dataclasses
+
+    from fmnist.config import TrainConfig
+    from fmnist.models import get_spec
+
+    defaults = dataclasses.asdict(TrainConfig())
+    try:
+        recipe = get_spec(config.get("model", "")).recipe
+    except FmnistError:  # a model this version no longer has
+        recipe = {}
+    changed, unchanged = [], []
+    for key, value in config.items():
+        if key in defaults and value == defaults[key]:
+            unchanged.append([key, json.dumps(value)])
+            continue
+        source = "model recipe" if key in recipe and recipe[key] == value else "this run"
+        if key == "model":
+            source = "this run"
+        changed.append([key, json.dumps(value), json.dumps(defaults.get(key)), source])
+    return {"changed": changed, "unchanged": unchanged}
+
+
+def layer_rows(metrics: dict) -> list[list]:
+    return [
+        [layer["name"], layer["type"], layer["output"], f"{layer['params']:,}"]
+        for layer in metrics.get("layers", [])
+    ]
+
+
+def report_context(folder: RunFolder, diagnosis: list[dict]) -> dict:
     """Everything the template shows, from the run folder alone."""
     record, metrics, pipeline = folder.read_record(), folder.read_metrics(), folder.read_pipeline()
     test, validation = evaluation_of(metrics, "test"), evaluation_of(metrics, "val")
@@ -163,7 +214,12 @@ def report_context(folder: RunFolder) -> dict:
             if test.get("tta")
             else ""
         ),
-        "config_rows": [[k, json.dumps(v)] for k, v in record.get("config", {}).items()],
+        "accuracy_plain": percent(test.get("accuracy_without_tta", test.get("accuracy"))),
+        "diagnosis": diagnosis,
+        "config": config_context(record.get("config", {})),
+        "layer_rows": layer_rows(metrics),
+        "params": f"{metrics['params']:,}" if "params" in metrics else "-",
+        "explorer": confusion_explorer(test, folder.examples_path("test")) if test else None,
         "data": data_context(folder),
         "training": {
             "epochs_run": metrics.get("epochs_run", "-"),
@@ -194,26 +250,32 @@ def report_context(folder: RunFolder) -> dict:
 
 
 @cache
-def template() -> jinja2.Template:
+def template(name: str = "run_report.j2") -> jinja2.Template:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("fmnist", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,  # a missing value is a bug, not an empty cell
     )
-    return environment.get_template("run_report.j2")
+    return environment.get_template(name)
 
 
-def build_report(folder: Path | str) -> str:
-    """The report's HTML for the run folder `folder`."""
-    return template().render(report_context(RunFolder(folder))) + "\n"
+def build_report(folder: Path | str, diagnosis: list[dict] | None = None) -> str:
+    """The report's HTML for the run folder `folder` (diagnosed now unless given)."""
+    diagnosis = diagnose(folder) if diagnosis is None else diagnosis
+    return template().render(report_context(RunFolder(folder), diagnosis)) + "\n"
 
 
 def write_report(folder: Path | str) -> Path:
-    """Write the report page into the run folder (atomically) and return its path."""
+    """Diagnose the run into its metrics file and write its report page (both atomically);
+    returns the page's path."""
     folder = RunFolder(folder)
     if not folder.is_run:
         raise FmnistError(f"{folder.path}: not a run folder (no {folder.config_path.name})")
-    page = build_report(folder.path)
+    diagnosis = diagnose(folder.path)
+    metrics = folder.read_metrics()
+    if metrics:
+        folder.write_metrics({**metrics, "diagnosis": diagnosis})
+    page = build_report(folder.path, diagnosis)
     with atomic_open(folder.report_path) as stream:
         stream.write(page)
     return folder.report_path

@@ -1,7 +1,9 @@
-"""Many runs at a glance: a leaderboard, and two runs' training curves on one figure.
+"""Many runs at a glance: a leaderboard, and two runs side by side.
 
 >>> rows = leaderboard("runs")          # best first; interrupted runs included
 >>> save_figure(compare_runs("runs/a", "runs/b"), "compare.png")
+>>> print(format_comparison("runs/a", "runs/b"))     # what changed, both diagnoses
+>>> write_comparison_page("runs/a", "runs/b", "compare.html")
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from fmnist.diagnosis import diagnose, plain_cross_entropy
 from fmnist.errors import FmnistError
 from fmnist.plots import TRAIN_COLOR, VAL_COLOR, new_figure
 from fmnist.run_folder import RunFolder, evaluation_of, list_runs
@@ -100,34 +103,107 @@ def format_leaderboard(rows: list[dict]) -> str:
     return render_table([*header, "params", "date"], table, numeric={0, 4, 5, 6, 7, 8, 9})
 
 
+def loss_series(history: dict, config: dict, validation: bool) -> tuple[list, str]:
+    """The loss to compare runs on: plain cross-entropy where the run has it (so a run with
+    label smoothing is not made to look worse), else the loss it trained with."""
+    plain = plain_cross_entropy(history, config, validation)
+    if plain is not None:
+        return plain, "cross-entropy"
+    return history.get(("val_" if validation else "") + "loss", []), "loss as trained"
+
+
 def compare_runs(first: Path | str, second: Path | str) -> Figure:
-    """Both runs' accuracy and loss per epoch on one figure (solid: validation)."""
+    """Both runs' accuracy and plain cross-entropy per epoch on one figure (solid:
+    validation, dashed: training)."""
     figure, axes = new_figure(1, 2, figsize=(12, 4.5))
+    loss_kinds = set()
     for folder, color in ((Path(first), TRAIN_COLOR), (Path(second), VAL_COLOR)):
-        history = RunFolder(folder).read_history()
+        run = RunFolder(folder)
+        history, config = run.read_history(), run.read_record().get("config", {})
         if not history:
             raise FmnistError(f"{folder}: no training history (not a run folder?)")
         epochs = range(1, len(history["loss"]) + 1)
-        for axis, metric in ((axes[0], "accuracy"), (axes[1], "loss")):
-            axis.plot(
-                epochs,
-                history[metric],
-                "--",
-                color=color,
-                alpha=0.7,
-                label=f"{folder.name} training",
-            )
-            if f"val_{metric}" in history:
-                axis.plot(
-                    epochs,
-                    history[f"val_{metric}"],
-                    "-",
-                    color=color,
-                    label=f"{folder.name} validation",
-                )
-    for axis, metric in ((axes[0], "accuracy"), (axes[1], "loss")):
-        axis.set(title=metric.capitalize(), xlabel="epoch", ylabel=metric)
+        for validation, style, what in ((False, "--", "training"), (True, "-", "validation")):
+            accuracy = history.get(("val_" if validation else "") + "accuracy")
+            loss, kind = loss_series(history, config, validation)
+            loss_kinds.add(kind)
+            label = f"{folder.name} {what}"
+            if accuracy:
+                axes[0].plot(epochs, accuracy, style + ".", color=color, alpha=0.8, label=label)
+            if loss:
+                axes[1].plot(epochs, loss, style + ".", color=color, alpha=0.8, label=label)
+    loss_title = " / ".join(sorted(loss_kinds)).capitalize()
+    for axis, title in ((axes[0], "Accuracy"), (axes[1], loss_title)):
+        axis.set(title=title, xlabel="epoch", ylabel=title.lower())
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.tight_layout()
     return figure
+
+
+def config_changes(first: Path | str, second: Path | str) -> list[list]:
+    """The settings whose values differ between two runs: [setting, first, second]."""
+    import json
+
+    a = RunFolder(first).read_record().get("config", {})
+    b = RunFolder(second).read_record().get("config", {})
+    skip = {"name", "runs_dir"}  # where a run lives, not how it trained
+    return [
+        [key, json.dumps(a.get(key)), json.dumps(b.get(key))]
+        for key in dict.fromkeys([*a, *b])
+        if key not in skip and a.get(key) != b.get(key)
+    ]
+
+
+def comparison(first: Path | str, second: Path | str) -> dict:
+    """Both runs' rows, diagnoses and what changed between their configs."""
+    rows = [run_row(first), run_row(second)]
+    findings = [diagnose(first), diagnose(second)]
+    questions = [
+        [a["question"], a["verdict"], a["answer"], b["verdict"], b["answer"]]
+        for a, b in zip(*findings, strict=True)
+    ]
+    return {"runs": rows, "changes": config_changes(first, second), "questions": questions}
+
+
+def format_comparison(first: Path | str, second: Path | str) -> str:
+    """What changed and how each run was diagnosed, for the terminal."""
+    found = comparison(first, second)
+    a, b = (r["name"] for r in found["runs"])
+    changes = render_table(
+        ["setting", a, b], found["changes"] or [["(none)", "", ""]], title="Config changes:"
+    )
+    marks = {"ok": "ok", "attention": "!!", "unknown": "? "}
+
+    def short(verdict: str, answer: str) -> str:
+        return f"{marks[verdict]} {answer if len(answer) <= 70 else answer[:69] + '…'}"
+
+    diagnosis = render_table(
+        ["question", a, b],
+        [[q, short(va, aa), short(vb, ab)] for q, va, aa, vb, ab in found["questions"]],
+        title="Diagnosis (fmnist report RUN --diagnose: in full):",
+    )
+    board = format_leaderboard(found["runs"])
+    return "\n".join([board, "", changes, "", diagnosis])
+
+
+def write_comparison_page(first, second, out: Path | str, figure_path=None) -> Path:
+    """A small self-contained HTML page: both runs' figures, what changed, both diagnoses."""
+    from markupsafe import Markup
+
+    from fmnist.report import STYLE, percent, picture, template
+    from fmnist.run_folder import atomic_open
+
+    found = comparison(first, second)
+    context = {
+        "style": Markup(STYLE),
+        **found,
+        "percent": percent,
+        "curves": picture(Path(figure_path), "Training curves of both runs")
+        if figure_path
+        else {"data": None, "alt": "Training curves"},
+    }
+    out = Path(out)
+    with atomic_open(out) as stream:
+        stream.write(template("compare.j2").render(context) + "\n")
+    return out
