@@ -539,6 +539,59 @@ def run(model, config_file, epochs, runs_dir, name, seed, formats, tensorboard, 
     click.echo(format_pipeline_summary(run_dir))
 
 
+@main.command("sweep")
+@click.option(
+    "--config",
+    "sweep_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The sweep file (TOML, YAML or JSON): model, space, metric, budget. With --repeat, "
+    "a sweep file without a space, or a `fmnist train --config` file.",
+)
+@click.option(
+    "--trials", type=click.IntRange(min=1), help="Samples of the space (overrides the file)."
+)
+@click.option(
+    "--max-concurrent", type=click.IntRange(min=1), help="Trials at once (default: one per CPU)."
+)
+@click.option(
+    "--address", help="A Ray cluster to join (ray start --head prints it); default: local Ray."
+)
+@click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="runs",
+    show_default=True,
+    help="Where the sweep folder goes (its trials are run folders inside it).",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=2),
+    help="Train the file's one config over this many seeds: test accuracy's mean and spread.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Continue an interrupted sweep folder (Ray Tune's restore).",
+)
+@data_dir_option
+def sweep_command(sweep_file, trials, max_concurrent, address, runs_dir, repeat, resume, data_dir):
+    """Hyperparameter sweeps (ASHA early stopping) and repeated runs on Ray Tune."""
+    import dataclasses
+
+    from fmnist.sweep import resume_sweep, run_sweep
+    from fmnist.sweep_file import load_repeat, load_sweep
+
+    if resume:
+        resume_sweep(resume, address, echo=click.echo)
+        return
+    if sweep_file is None:
+        raise click.UsageError("give --config SWEEP_FILE (or --resume SWEEP_DIR)")
+    spec = load_repeat(sweep_file) if repeat else load_sweep(sweep_file)
+    changes = {"trials": trials, "max_concurrent": max_concurrent}
+    spec = dataclasses.replace(spec, **{k: v for k, v in changes.items() if v is not None})
+    run_sweep(spec, runs_dir, address, data_dir and str(data_dir), repeat or 0, echo=click.echo)
+
+
 @main.command("report")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(

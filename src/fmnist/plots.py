@@ -210,3 +210,26 @@ def prediction_grid(
         RIGHT_COLOR if p == t else WRONG_COLOR for p, t in zip(predicted, true_labels, strict=True)
     ]
     return image_grid(images, titles, colors, columns)
+
+
+def sweep_figure(rows: list[dict], spec) -> Figure:
+    """Each trial's validation accuracy against each swept value: one panel per parameter,
+    log scale for log-uniform ranges; trials ASHA stopped early in grey."""
+    keys = list(spec.space)
+    figure, axes = new_figure(1, len(keys), figsize=(4.5 * len(keys), 3.8), squeeze=False)
+    for axis, key in zip(axes[0], keys, strict=True):
+        values = [r["params"][key] for r in rows]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        labels = sorted({str(v) for v in values})
+        xs = values if numeric else [labels.index(str(v)) for v in values]
+        colors = ["#999999" if r["status"] == "stopped by ASHA" else TRAIN_COLOR for r in rows]
+        axis.scatter(xs, [100 * r["val_accuracy"] for r in rows], c=colors, s=36)
+        if not numeric:
+            axis.set_xticks(range(len(labels)), labels)
+        if spec.space[key].kind == "loguniform":
+            axis.set_xscale("log")
+        axis.set(xlabel=key, ylabel="validation accuracy (%)")
+        axis.grid(alpha=0.3)
+    figure.suptitle("Sweep: validation accuracy of each trial (grey: stopped early by ASHA)")
+    figure.tight_layout()
+    return figure

@@ -35,7 +35,7 @@ class RunState:
     checkpoint: str | None = None  # the resume checkpoint, relative to the run folder
     train_seconds: float = 0.0  # time inside the epochs, checkpoints included
     precision: str | None = None  # the arithmetic it trains in: float32 or bfloat16
-    stopped_by: str | None = None  # epochs | early_stopping | overfitting_gap
+    stopped_by: str | None = None  # epochs | early_stopping | overfitting_gap | asha (a sweep)
     stage: str | None = None  # failed or interrupted: the stage it stopped in
     error: str | None = None  # failed: the one-line reason
 

@@ -316,3 +316,16 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
         run.checkpoints.rmdir()
     run.write_state(state)
     return metrics
+
+
+def finish_stopped(run_dir: Path | str, dataset: Dataset, stopped_by: str) -> Path:
+    """Finish a run that something outside stopped between epochs (a sweep's scheduler
+    ending a poor trial): its best epoch so far becomes its model, as after early stopping."""
+    run = RunFolder(run_dir)
+    run.remove_leftovers()
+    config = make_config(run.read_config_values())
+    state = run.read_state()
+    history = {k: v[: state.epochs_done] for k, v in run.read_history().items()}
+    state.stopped_by = stopped_by
+    finish(run, config, make_splits(dataset, config), history, state)
+    return run.path
