@@ -25,16 +25,18 @@ from pathlib import Path
 
 from fmnist.errors import FmnistError
 from fmnist.run_folder import RunFolder, atomic_open, evaluation_of, list_runs, write_json
-from fmnist.sweep_file import SweepSpec, config_toml, parse_sweep, trial_config
-from fmnist.terminal import render_table
+from fmnist.sweep_file import SweepSpec, config_toml, parse_sweep
+from fmnist.sweep_results import (
+    BEST_CONFIG,
+    LEADERBOARD,
+    format_sweep,
+    trial_rows,
+    write_leaderboard,
+)
+from fmnist.sweep_trial import complete_trial, run_trial
 
 INSTALL_HINT = 'fmnist sweep needs Ray Tune, an optional extra: pip install -e ".[sweep]"'
-SPEC_FILE, LEADERBOARD, BEST_CONFIG, SUMMARY = (
-    "sweep.json",
-    "leaderboard.csv",
-    "best.toml",
-    "summary.json",
-)
+SPEC_FILE, SUMMARY, RAY_DIR = "sweep.json", "summary.json", "ray"  # in the sweep folder
 
 
 def require_ray():
@@ -64,104 +66,6 @@ def spec_values(spec: SweepSpec) -> dict:
     values = dataclasses.asdict(spec)
     values["space"] = {k: {d.kind: list(d.values)} for k, d in spec.space.items()}
     return values
-
-
-def trial_dir(sweep_dir: Path, trial_id: str) -> Path:
-    return Path(sweep_dir) / f"trial-{trial_id}"
-
-
-def run_trial(params: dict, context: dict) -> None:
-    """One trial, inside a Ray worker: an fmnist training run reporting each epoch to Tune.
-    A restored sweep resumes the trial's own run folder from its last finished epoch."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import ray
-    from ray import tune
-
-    limit_threads(context["threads"])
-    from fmnist.data import load_dataset
-    from fmnist.train import TrainingInterrupted, resume, train
-
-    spec = parse_sweep(context["spec"])
-    trial_id = tune.get_context().get_trial_id()
-    run_dir = trial_dir(context["sweep_dir"], trial_id)
-    seed = {"seed": params["seed"]} if "seed" in params else {}
-    config = trial_config(spec, params, str(run_dir.parent), context["data_dir"], run_dir.name)
-    config = dataclasses.replace(config, **seed)
-    callback = epoch_reporter(tune, trial_id, ray.get_runtime_context().get_node_id())
-    data = load_dataset(data_dir=config.data_dir, progress=False)
-    state = RunFolder(run_dir).read_state()
-    if state.status == "finished":
-        return
-    try:
-        if state.status in ("running", "interrupted", "failed") and state.epochs_done:
-            resume(run_dir, data, extra_callbacks=[callback])
-        else:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            train(config, data, extra_callbacks=[callback], run_dir=run_dir)
-    except TrainingInterrupted:
-        return  # Tune ended the trial; the sweep finishes (or a restore resumes) its folder
-    complete_trial(RunFolder(run_dir), data, config.epochs, context["repeat"])
-
-
-def complete_trial(run: RunFolder, data, epochs: int, repeat: bool, node=None) -> None:
-    """A trial's run folder made whole: finished as it stands where Tune ended it between
-    epochs (stopped_by "asha" when that was before its last epoch), its node recorded, its
-    validation figures (and, for repeats, its test figures) measured, its report written."""
-    from fmnist.evaluate import evaluate_run
-    from fmnist.report import write_report
-    from fmnist.train import finish_stopped
-
-    state = run.read_state()
-    if state.status != "finished":
-        if not state.epochs_done:
-            return  # failed before its first epoch: nothing to finish
-        finish_stopped(run.path, data, "asha" if state.epochs_done < epochs else "epochs")
-    if node:
-        run.write_metrics({**run.read_metrics(), "node": node})
-    metrics = run.read_metrics()
-    splits = ("val", "test") if repeat else ("val",)
-    if any(not evaluation_of(metrics, split) for split in splits):
-        evaluate_run(run.path, data, splits=splits)
-    write_report(run.path)
-
-
-def limit_threads(threads: int) -> None:
-    """TensorFlow's thread pools sized to the trial's CPUs, so that concurrent trials share
-    the cores instead of each taking them all."""
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-    except RuntimeError:  # a reused worker whose TensorFlow already started
-        pass
-
-
-def epoch_reporter(tune, trial_id: str, node: str):
-    """A Keras callback reporting each epoch's validation figures to Tune (after the run
-    folder has recorded the epoch, so a trial stopped at the report loses nothing)."""
-    import keras
-
-    class ReportEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            metrics = {
-                "epoch": epoch + 1,
-                "val_accuracy": float(logs.get("val_accuracy", 0.0)),
-                # plain cross-entropy where the loss was label-smoothed
-                "val_loss": float(logs.get("val_crossentropy", logs.get("val_loss", 0.0))),
-                "accuracy": float(logs.get("accuracy", 0.0)),
-                "fmnist_trial": trial_id,
-                "node": node,
-            }
-            try:
-                tune.report(metrics)
-            except SystemExit:  # how Tune ends a trial's thread (ASHA, or Ctrl-C on the
-                # sweep): the run folder is left "interrupted" after this epoch, so a
-                # restored sweep resumes it and a finished sweep finishes it as it stands
-                raise KeyboardInterrupt from None
-
-    return ReportEpoch()
 
 
 def start_ray(address: str | None, cpus: int | None = None):
@@ -199,7 +103,7 @@ def make_tuner(spec: SweepSpec, sweep_dir: Path, data_dir, repeat: int, restore:
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context), resources)
     if restore:
         return tune.Tuner.restore(
-            str(sweep_dir.resolve() / "ray"),
+            str(sweep_dir.resolve() / RAY_DIR),
             trainable,
             resume_unfinished=True,
             resume_errored=True,
@@ -230,7 +134,7 @@ def make_tuner(spec: SweepSpec, sweep_dir: Path, data_dir, repeat: int, restore:
             time_budget_s=spec.time_limit_s,
         ),
         run_config=tune.RunConfig(
-            name="ray",
+            name=RAY_DIR,
             storage_path=str(sweep_dir.resolve()),
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=0),
@@ -270,8 +174,8 @@ def resume_sweep(sweep_dir: Path | str, address=None, echo=print) -> Path:
         if (sweep_dir / SPEC_FILE).is_file()
         else None
     )
-    if saved is None or not (sweep_dir / "ray").is_dir():
-        raise FmnistError(f"{sweep_dir}: not a sweep folder (no {SPEC_FILE} or ray/)")
+    if saved is None or not (sweep_dir / RAY_DIR).is_dir():
+        raise FmnistError(f"{sweep_dir}: not a sweep folder (no {SPEC_FILE} or {RAY_DIR}/)")
     spec = parse_sweep(saved["spec"])
     return execute(
         sweep_dir,
@@ -321,7 +225,7 @@ def unfinished_trials(sweep_dir: Path, spec: SweepSpec, repeat: int) -> int:
     (what its restore reads): Tune's `fit` returns, rather than raises, after a Ctrl-C."""
     from ray.tune import ExperimentAnalysis
 
-    trials = ExperimentAnalysis(str(sweep_dir.resolve() / "ray")).trials
+    trials = ExperimentAnalysis(str(sweep_dir.resolve() / RAY_DIR)).trials
     running = sum(t.status not in ("TERMINATED", "ERROR") for t in trials)
     return running + max(0, expected_trials(spec, repeat) - len(trials))
 
@@ -332,39 +236,6 @@ def complete_trials(sweep_dir: Path, dataset, spec: SweepSpec, repeat: int, node
     for run in list_runs(sweep_dir):
         node = nodes.get(run.path.name.removeprefix("trial-"))
         complete_trial(run, dataset, spec.epochs, bool(repeat), node)
-
-
-def trial_rows(sweep_dir: Path, spec: SweepSpec, errors: dict) -> list[dict]:
-    """One row per trial from its run folder, best first by the sweep's metric."""
-    rows = []
-    for run in list_runs(sweep_dir):
-        config, metrics, state = run.read_config_values(), run.read_metrics(), run.read_state()
-        val, history = evaluation_of(metrics, "val"), run.read_history()
-        status = "stopped by ASHA" if state.stopped_by == "asha" else state.status
-        error = errors.get(run.path.name.removeprefix("trial-"))
-        rows.append(
-            {
-                "trial": run.path.name,
-                "status": f"{status}: {error}" if error and status != "finished" else status,
-                "epochs": state.epochs_done,
-                "val_accuracy": val.get("accuracy", max(history.get("val_accuracy", [0]) or [0])),
-                "val_loss": val.get("loss"),
-                "test_accuracy": evaluation_of(metrics, "test").get("accuracy"),
-                "seconds": state.train_seconds,
-                "node": metrics.get("node"),
-                "params": {k: swept_value(config, k) for k in spec.space}
-                or {"seed": config.get("seed")},
-            }
-        )
-    sign = -1 if spec.mode == "max" else 1
-    key = "val_accuracy" if spec.metric == "val_accuracy" else "val_loss"
-    return sorted(rows, key=lambda r: (r[key] is None, sign * (r[key] or 0)))
-
-
-def swept_value(config: dict, key: str):
-    if key.startswith("model_args."):
-        return config.get("model_args", {}).get(key.removeprefix("model_args."))
-    return config.get(key)
 
 
 def summarize(sweep_dir, spec, data_dir, repeat, seconds, errors, nodes, echo) -> dict:
@@ -413,85 +284,3 @@ def summarize(sweep_dir, spec, data_dir, repeat, seconds, errors, nodes, echo) -
     write_json(sweep_dir / SUMMARY, summary)
     echo(format_sweep(rows, summary, sweep_dir))
     return summary
-
-
-def write_leaderboard(path: Path, rows: list[dict]) -> None:
-    import csv
-
-    keys = list(rows[0]["params"])
-    with atomic_open(path, newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(
-            [
-                "rank",
-                "trial",
-                "status",
-                "epochs",
-                "val_accuracy",
-                "val_loss",
-                "test_accuracy",
-                "seconds",
-                "node",
-                *keys,
-            ]
-        )
-        for rank, r in enumerate(rows, 1):
-            writer.writerow(
-                [
-                    rank,
-                    r["trial"],
-                    r["status"],
-                    r["epochs"],
-                    r["val_accuracy"],
-                    r["val_loss"],
-                    r["test_accuracy"],
-                    round(r["seconds"], 1),
-                    r["node"],
-                    *(r["params"][k] for k in keys),
-                ]
-            )
-
-
-def format_sweep(rows: list[dict], summary: dict, sweep_dir: Path) -> str:
-    def pct(value):
-        return "-" if value is None else f"{100 * value:.2f}%"
-
-    def show(value):
-        return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-    keys = list(rows[0]["params"])
-    table = render_table(
-        ["#", "trial", "status", "epochs", "val acc", "test acc", "time", *keys],
-        [
-            [
-                rank,
-                r["trial"],
-                r["status"],
-                r["epochs"],
-                pct(r["val_accuracy"]),
-                pct(r["test_accuracy"]),
-                f"{r['seconds']:.0f}s",
-                *(show(r["params"][k]) for k in keys),
-            ]
-            for rank, r in enumerate(rows, 1)
-        ],
-        numeric={0, 3, 4, 5, 6},
-    )
-    lines = [table, ""]
-    if "test_accuracy_mean" in summary:
-        lines.append(
-            f"test accuracy over {len(summary['test_accuracies'])} seeds: "
-            f"{pct(summary['test_accuracy_mean'])} ± {100 * summary['test_accuracy_std']:.2f} "
-            "(mean ± standard deviation)"
-        )
-    else:
-        lines.append(
-            f"best: {summary['best_trial']}  validation {pct(summary['best_val_accuracy'])}, "
-            f"test {pct(summary['best_test_accuracy'])} (measured once, after the choice)"
-        )
-    lines.append(
-        f"{summary['trials']} trials in {summary['wall_time_s']:.0f}s; "
-        f"leaderboard, best config (fmnist train --config {sweep_dir / BEST_CONFIG}) and "
-        f"figures in {sweep_dir}"
-    )
-    return "\n".join(lines)
