@@ -25,6 +25,8 @@ from fmnist.models import as_model_input
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding (decompression bombs)
 TRIM_DISTANCE = 0.05 * 255 * np.sqrt(3)  # 5% of the largest distance in RGB space
 CANVAS = 28
+MAX_ASPECT = 50  # a photo of a garment is never 50 times wider than tall (strip-image bombs)
+WORKING_SIZE = 256  # photos are shrunk to about this (long edge) before any arithmetic
 
 
 class PhotoError(FmnistError):
@@ -39,6 +41,13 @@ def open_photo(source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Ima
             raise PhotoError(
                 f"{name}: {image.width}x{image.height} pixels is over the limit of {max_pixels:,}"
             )
+        if max(image.size) > MAX_ASPECT * max(1, min(image.size)):
+            raise PhotoError(
+                f"{name}: {image.width}x{image.height} pixels: the sides differ by more than "
+                f"{MAX_ASPECT}:1, not a photo"
+            )
+        if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale: most of the work saved
+            image.draft("RGB", (WORKING_SIZE, WORKING_SIZE))
         image.load()
     except PhotoError:
         raise
@@ -49,9 +58,30 @@ def open_photo(source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Ima
     return image
 
 
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """16- and 32-bit grayscale scaled to 8 bits (Pillow's own conversion clips them: a
+    16-bit photo would come out all white or all black)."""
+    if image.mode.startswith("I"):
+        pixels = np.asarray(image, dtype=np.float64)
+        scale = 257.0 if pixels.max(initial=0) > 255 else 1.0  # 65535 -> 255
+        return Image.fromarray(np.clip(pixels / scale, 0, 255).astype(np.uint8), "L")
+    if image.mode == "F":
+        pixels = np.asarray(image, dtype=np.float64)
+        pixels = pixels * 255 if pixels.max(initial=0) <= 1 else pixels
+        return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "L")
+    return image
+
+
 def _flatten_alpha(image: Image.Image) -> Image.Image:
-    """RGB, with any transparency composited onto white (a product photo's background)."""
-    image = ImageOps.exif_transpose(image)
+    """RGB at about WORKING_SIZE, with any transparency composited onto white (a product
+    photo's background). Shrinking first (a box reduction by a whole factor) keeps the
+    arithmetic on a few hundred pixels a side, whatever the camera."""
+    image = _to_8bit(ImageOps.exif_transpose(image))
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    factor = max(image.size) // WORKING_SIZE
+    if factor >= 2:
+        image = image.reduce(factor)
     if image.mode in ("RGBA", "LA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
