@@ -20,7 +20,9 @@ from fmnist.data import CLASS_NAMES
 from fmnist.predict import Predictor
 from fmnist.serve import ServiceLimits, create_app
 
-LIMITS = ServiceLimits(max_upload_bytes=300_000, max_pixels=1_000_000, max_images=8)
+LIMITS = ServiceLimits(
+    max_upload_bytes=300_000, max_pixels=1_000_000, max_request_pixels=1_500_000, max_images=8
+)
 
 
 def png(width=120, height=160, mode="RGB", fmt="PNG") -> bytes:
@@ -39,7 +41,8 @@ def model():
 @pytest.fixture(scope="module")
 def client(model):
     app = create_app(Predictor(model, CLASS_NAMES), {"name": "tiny"}, LIMITS)
-    return TestClient(app, raise_server_exceptions=False)
+    with TestClient(app, raise_server_exceptions=False) as client:  # runs the warm-up
+        yield client
 
 
 def files(*items):
@@ -47,13 +50,23 @@ def files(*items):
 
 
 def test_health_ready_model_docs_and_page(client):
-    assert client.get("/healthz").json() == {"status": "alive"}
+    assert client.get("/healthz").json()["status"] == "alive"
     assert client.get("/readyz").json()["status"] == "ready"
     info = client.get("/v1/model").json()
     assert info["name"] == "tiny" and info["classes"] == list(CLASS_NAMES)
     assert info["input"]["max_upload_bytes"] == 300_000
-    assert client.get("/docs").status_code == 200
-    assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
+    docs = client.get("/docs").text
+    assert "/docs/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()  # offline
+    bundle = client.get("/docs/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 500_000
+    assert client.get("/docs/swagger-ui.css").status_code == 200
+    schema = client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]
+    content = schema["requestBody"]["content"]
+    assert content["multipart/form-data"]["schema"]["properties"]["files"]["items"] == {
+        "type": "string",
+        "format": "binary",
+    }
+    assert "pixels" in content["application/json"]["schema"]["properties"]
     page = client.get("/").text
     assert "<canvas" in page and 'type="file"' in page
     assert "http://" not in page and "https://" not in page  # no CDN, works offline
@@ -95,6 +108,11 @@ BAD_REQUESTS = {
     "empty file": (dict(files=files(("a.png", b"", "image/png"))), 400),
     "truncated png": (dict(files=files(("a.png", truncated_png(), "image/png"))), 400),
     "huge dimensions": (dict(files=files(("big.png", png(1500, 1000, "L"), "image/png"))), 413),
+    "over the request's pixel budget": (
+        dict(files=files(*[(f"{k}.png", png(1000, 900, "L"), "image/png") for k in range(2)])),
+        413,
+    ),
+    "strip image": (dict(files=files(("strip.png", png(5000, 4, "L"), "image/png"))), 400),
     "oversized upload": (dict(files=files(("a.png", b"\0" * 400_000, "image/png"))), 413),
     "part content type": (dict(files=files(("a.txt", png(), "text/plain"))), 415),
     "declared png, holds jpeg": (dict(files=files(("a.png", png(fmt="JPEG"), "image/png"))), 415),
@@ -108,6 +126,17 @@ BAD_REQUESTS = {
     "json without pixels": (dict(json={"image": 1}), 422),
     "json list": (dict(json=[1, 2, 3]), 422),
     "values out of range": (dict(json={"pixels": [[300] * 28] * 28}), 422),
+    "huge integer": (
+        dict(
+            content=b'{"pixels": [[1' + b"0" * 400 + b"]]}",
+            headers={"content-type": "application/json"},
+        ),
+        422,
+    ),
+    "deeply nested json": (
+        dict(content=b"[" * 50_000 + b"]" * 50_000, headers={"content-type": "application/json"}),
+        400,
+    ),
     "negative values": (dict(json={"pixels": [[-1] * 28] * 28}), 422),
     "nan": (
         dict(
@@ -165,6 +194,109 @@ def test_random_bodies_never_cause_a_5xx(client):
     assert ok.status_code == 200
 
 
+def test_a_16_bit_photo_is_scaled_not_clipped(client):
+    """Pillow's own conversion clips 16-bit values to 255: the model would see black."""
+    pixels = np.full((160, 120), 52_000, np.uint16)  # a light background
+    pixels[30:130, 30:90] = 9_000  # a dark article
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    reply = client.post("/v1/predict", files=files(("deep.png", buffer.getvalue(), "image/png")))
+    assert reply.status_code == 200, reply.text
+    seen = np.array(reply.json()["predictions"][0]["pixels"])
+    assert seen.max() > 150 and seen.max() - seen.min() > 100  # the article, light on dark
+
+
+def test_every_answer_carries_its_request_id(client):
+    reply = client.get("/v1/model", headers={"x-request-id": "trace-42"})
+    assert reply.headers["x-request-id"] == "trace-42"
+    good = client.post("/v1/predict", json={"pixels": [[0] * 28] * 28})
+    assert good.json()["request_id"] == good.headers["x-request-id"]
+    bad = client.post("/v1/predict", json={"pixels": 1}, headers={"x-request-id": "<script>"})
+    assert bad.headers["x-request-id"] != "<script>"  # not a plain token: a new id instead
+    assert bad.json()["request_id"] == bad.headers["x-request-id"]
+
+
+def test_metrics_are_scraped_in_the_prometheus_format(client):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client.post("/v1/predict", json={"pixels": [[[0] * 28] * 28] * 3})
+    client.post("/v1/predict", json={"pixels": 5})
+    reply = client.get("/metrics")
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(reply.text)
+        for s in family.samples
+    }
+    ok = samples[("fmnist_requests_total", (("path", "/v1/predict"), ("status", "200")))]
+    bad = samples[("fmnist_requests_total", (("path", "/v1/predict"), ("status", "422")))]
+    assert ok >= 1 and bad >= 1
+    assert samples[("fmnist_request_seconds_count", (("path", "/v1/predict"),))] >= ok + bad
+    assert samples[("fmnist_batch_images_sum", ())] >= 4  # the warm-up, then 3 images
+    assert samples[("fmnist_ready", ())] == 1
+
+
+def test_readyz_waits_for_the_warm_up(model):
+    app = create_app(Predictor(model, CLASS_NAMES), {"name": "tiny"}, LIMITS)
+    cold = TestClient(app)  # no lifespan: the warm-up has not run
+    assert cold.get("/readyz").status_code == 503
+    with TestClient(app) as warm:
+        assert warm.get("/readyz").json()["status"] == "ready"
+
+
+def test_one_bad_request_never_fails_the_others_in_its_batch(model):
+    import asyncio
+
+    import httpx
+
+    app = create_app(Predictor(model, CLASS_NAMES), {"name": "tiny"}, LIMITS)
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            good = [http.post("/v1/predict", json={"pixels": [[k] * 28] * 28}) for k in range(8)]
+            bad = http.post("/v1/predict", files=files(("x.png", b"junk", "image/png")))
+            return await asyncio.gather(*good, bad)
+
+    *good, bad = asyncio.run(main())
+    assert [r.status_code for r in good] == [200] * 8 and bad.status_code == 400
+    assert all(len(r.json()["predictions"]) == 1 for r in good)
+
+
+def test_a_stalled_body_gets_408(model):
+    import asyncio
+
+    limits = ServiceLimits(body_timeout_s=0.3)
+    app = create_app(Predictor(model, CLASS_NAMES), {"name": "tiny"}, limits)
+    sent = []
+
+    async def main():
+        async def receive():
+            await asyncio.sleep(3600)  # a client that never sends its body
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/predict",
+            "raw_path": b"/v1/predict",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json")],
+            "http_version": "1.1",
+            "scheme": "http",
+            "server": ("t", 80),
+            "client": ("c", 1),
+            "root_path": "",
+        }
+        await asyncio.wait_for(app(scope, receive, send), 5)
+
+    asyncio.run(main())
+    assert sent[0]["status"] == 408
+    assert b"stalled" in sent[1]["body"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -179,7 +311,8 @@ def server(tmp_path_factory, model):
     port = free_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "fmnist", "serve", "--model", str(path), "--port", str(port)],
+        [sys.executable, "-m", "fmnist", "serve", "--model", str(path), "--port", str(port)]
+        + ["--workers", "2"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -213,6 +346,18 @@ def test_real_server_answers_a_real_request(server):
     assert reply.status == 200 and answer["predictions"][0]["top_k"][0]["class"] in CLASS_NAMES
     with urllib.request.urlopen(f"{server}/v1/model", timeout=10) as reply:
         assert json.loads(reply.read())["name"].startswith("serve")  # the run folder's name
+
+
+def test_real_server_answers_malformed_http_with_json(server):
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    head, body = reply.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head.lower()
+    assert json.loads(body)["error"]["status"] == 400
 
 
 def test_page_uploads_a_photo_and_draws_in_a_browser(server, browser, tmp_path):

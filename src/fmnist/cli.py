@@ -485,18 +485,61 @@ def report_answers(answers, class_names, as_json: bool, out: Path | None) -> Non
     multiple=True,
     help="Allow browser pages from this origin (repeatable); CORS is off by default.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port, each with its own model (docs/service.md: when "
+    "it helps).",
+)
+@click.option(
+    "--batching/--no-batching",
+    default=True,
+    show_default=True,
+    help="Answer concurrent requests with shared model calls.",
+)
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Most images in one model call.",
+)
+@click.option(
+    "--max-wait-ms",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="How long a model call waits for requests already being read (never for none).",
+)
 @trust_option
 @uses_tensorflow
 def serve_command(
-    model_path, host, port, max_upload_mb, max_megapixels, cors_origins, trust_pickle
+    model_path,
+    host,
+    port,
+    max_upload_mb,
+    max_megapixels,
+    cors_origins,
+    workers,
+    batching,
+    max_batch,
+    max_wait_ms,
+    trust_pickle,
 ) -> None:
-    """Serve the model over HTTP: POST /v1/predict, a web page at /, API docs at /docs."""
+    """Serve the model over HTTP: POST /v1/predict, a web page at /, API docs at /docs,
+    Prometheus metrics at /metrics."""
     from fmnist.serve import ServiceLimits, serve
 
     limits = ServiceLimits(
-        max_upload_bytes=int(max_upload_mb * 1e6), max_pixels=int(max_megapixels * 1e6)
+        max_upload_bytes=int(max_upload_mb * 1e6),
+        max_pixels=int(max_megapixels * 1e6),
+        batching=batching,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
     )
-    serve(model_path, host, port, trust_pickle, limits, cors_origins)
+    serve(model_path, host, port, trust_pickle, limits, cors_origins, workers)
 
 
 @main.command("run")

@@ -1,0 +1,124 @@
+"""The service's API docs without a network: Swagger UI from the package, and an OpenAPI
+schema that describes the real request bodies, so "Try it out" can upload a photo.
+
+    >>> add_docs(app)                     # GET /docs, and the assets it loads
+    >>> app.post("/v1/predict", openapi_extra=predict_openapi(limits))
+
+FastAPI's own /docs page loads Swagger UI from a CDN: blank without internet. Here the
+page loads the copy that the `fastapi-swagger` package ships (FastAPI's self-hosted docs
+recipe).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import Response
+
+ASSETS = {  # URL -> (file in fastapi_swagger/resources, media type)
+    "/docs/swagger-ui-bundle.js": ("swagger-ui-bundle.js", "application/javascript"),
+    "/docs/swagger-ui.css": ("swagger-ui.css", "text/css"),
+    "/docs/favicon.png": ("favicon-32x32.png", "image/png"),
+}
+
+
+def asset(name: str) -> bytes:
+    return resources.files("fastapi_swagger.resources").joinpath(name).read_bytes()
+
+
+def add_docs(app: FastAPI) -> None:
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title}: API",
+            swagger_js_url="/docs/swagger-ui-bundle.js",
+            swagger_css_url="/docs/swagger-ui.css",
+            swagger_favicon_url="/docs/favicon.png",
+        )
+
+    for url, (name, media_type) in ASSETS.items():
+
+        async def serve_asset(name=name, media_type=media_type):
+            return Response(asset(name), media_type=media_type, headers=CACHE)
+
+        app.add_api_route(url, serve_asset, methods=["GET"], include_in_schema=False)
+
+
+CACHE = {"cache-control": "public, max-age=86400"}
+
+
+def predict_openapi(limits) -> dict:
+    """/v1/predict's request bodies and answer, for the schema (the endpoint reads the
+    request itself, so FastAPI cannot infer them)."""
+    probabilities = {"type": "object", "additionalProperties": {"type": "number"}}
+    prediction = {
+        "type": "object",
+        "properties": {
+            "source": {"type": "string"},
+            "top_k": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"class": {"type": "string"}, "probability": {"type": "number"}},
+                },
+            },
+            "probabilities": probabilities,
+            "pixels": {"type": "array", "description": "the 28 x 28 input the model saw"},
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "description": f"Image files (PNG, JPEG, WebP; at most {limits.max_images} a "
+            f"request, {limits.max_upload_bytes:,} bytes in all) or JSON pixels.",
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            }
+                        },
+                        "required": ["files"],
+                    }
+                },
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "pixels": {
+                                "type": "array",
+                                "description": "28x28 or Nx28x28 numbers 0-255, article "
+                                "light on dark",
+                            }
+                        },
+                        "required": ["pixels"],
+                    }
+                },
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "Each image's classes, best first",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "model": {"type": "string"},
+                                "predictions": {"type": "array", "items": prediction},
+                                "time_ms": {"type": "number"},
+                                "request_id": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            },
+            "4XX": {"description": 'A request to fix: {"error": {"status", "message"}}'},
+        },
+    }
