@@ -387,3 +387,39 @@ def test_page_uploads_a_photo_and_draws_in_a_browser(server, browser, tmp_path):
     )
     assert any(name in page.text_content("#result") for name in CLASS_NAMES)
     page.close()
+
+
+def test_page_at_phone_width_replaces_answers_and_refuses_an_empty_drawing(
+    server, browser, tmp_path
+):
+    page = browser.new_page(viewport={"width": 360, "height": 740})
+    page.goto(server + "/")
+    first, second = page.locator("main > section").all()
+    a, b = first.bounding_box(), second.bounding_box()
+    assert b["y"] >= a["y"] + a["height"] and b["width"] > 300  # stacked, full width
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 360  # no sideways scroll
+    page.click("#predict-drawing")  # nothing drawn yet
+    assert "canvas is empty" in page.text_content("#error")
+    assert page.text_content("#result") == "" and page.locator("#bars .bar").count() == 0
+    photo = tmp_path / "shirt.png"
+    photo.write_bytes(png(200, 240))
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("document.querySelectorAll('#bars .bar').length === 10")
+    widths = page.evaluate(
+        "Array.from(document.querySelectorAll('#bars .track')).map(t => t.clientWidth)"
+    )
+    assert min(widths) > 100  # the bars keep their length at phone width
+    page.screenshot(path=str(ARTIFACTS / "serve-phone.png"), full_page=True)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture at all")
+    page.set_input_files("#file", str(broken))
+    page.wait_for_function("document.getElementById('error').textContent.length > 0")
+    error = page.text_content("#error")
+    assert "broken.png" in error and "object at" not in error and "0x" not in error
+    assert page.text_content("#result") == "" and page.locator("#bars .bar").count() == 0
+    seen = page.evaluate(
+        "Array.from(document.getElementById('seen').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data).some(v => v > 0)"
+    )
+    assert not seen  # the previous photo's 28 x 28 is gone too
+    page.close()

@@ -51,10 +51,12 @@ def open_photo(source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Ima
         image.load()
     except PhotoError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
-        raise PhotoError(f"{name}: not a readable image ({error})") from None
-    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt data
-        raise PhotoError(f"{name}: cannot decode the image ({error})") from None
+    except UnidentifiedImageError:  # its message shows Python internals, not the file
+        raise PhotoError(f"{name}: not a readable image (not PNG, JPEG or WebP data)") from None
+    except Image.DecompressionBombError:
+        raise PhotoError(f"{name}: too many pixels to decode safely") from None
+    except (OSError, SyntaxError, ValueError):  # truncated or corrupt data
+        raise PhotoError(f"{name}: cannot decode the image (truncated or corrupt)") from None
     return image
 
 
