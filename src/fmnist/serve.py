@@ -265,12 +265,16 @@ def create_app(
             describe_prediction(predictor, s, x, p, top_k)
             for s, x, p in zip(sources, images, probabilities, strict=True)
         ]
-        return {
-            "model": info["name"],
-            "predictions": results,
-            "time_ms": round(1000 * (time.perf_counter() - started), 2),
-            "request_id": request_id_var.get(),
-        }
+        # A JSONResponse of plain values: FastAPI's jsonable_encoder, which walks every one of
+        # the 784 pixels of every answer, took a sixth of the service's CPU time.
+        return JSONResponse(
+            {
+                "model": info["name"],
+                "predictions": results,
+                "time_ms": round(1000 * (time.perf_counter() - started), 2),
+                "request_id": request_id_var.get(),
+            }
+        )
 
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
