@@ -453,7 +453,7 @@ def serve(
 
     import uvicorn
 
-    from fmnist.service_http import JsonErrorH11Protocol
+    from fmnist.service_http import event_loop, json_error_protocol
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     options = dict(
@@ -462,7 +462,8 @@ def serve(
         log_level="info",
         access_log=False,  # RequestObserver logs each request, with its id
         timeout_graceful_shutdown=10,
-        http=JsonErrorH11Protocol,
+        http=json_error_protocol(),
+        loop=event_loop(),
     )
     if workers > 1:
         resolve_model_path(path)  # a wrong path fails here, not in every worker
