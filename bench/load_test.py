@@ -1,11 +1,16 @@
-"""Load test of `fmnist serve`: latency (p50, p99) and requests per second at 1, 8 and 32
-concurrent clients, each sending a photo (multipart PNG) to POST /v1/predict.
+"""Load test of `fmnist serve`: requests per second, p50 and p99 latency at 1, 8 and 32
+connections, each sending a photo (multipart PNG) to POST /v1/predict; batching on and off
+in the same run; with `wrk` (a C client) where it is installed, and the Python client.
 
-    python bench/load_test.py --model runs/<run>            # starts its own service
+    python bench/load_test.py --model runs/<run>            # starts the services itself
+    python bench/load_test.py --model runs/<run> --soak 10000
     python bench/load_test.py --url http://127.0.0.1:8000    # an already running one
 
-Traffic goes to 127.0.0.1 only. Each level is bounded by a request count and a time
-limit, whichever comes first. Prints a table and writes JSON (bench/results/load_test.json).
+`wrk` is Debian's package (`sudo apt-get install wrk`); without it the Python client alone
+runs. Traffic goes to 127.0.0.1 only. Each Python level is bounded by a request count and
+a time limit; each wrk level runs for --seconds. `--soak N` then sends N requests at 8
+connections to the batching service and reports its resident memory before and after.
+Prints tables and writes JSON (bench/results/load_test.json).
 """
 
 from __future__ import annotations
@@ -14,13 +19,17 @@ import argparse
 import http.client
 import io
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -108,15 +117,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_service(model: str) -> tuple[subprocess.Popen, str]:
+def start_service(model: str, extra=()) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [sys.executable, "-m", "fmnist", "serve", "--model", model, "--port", str(port)]
     process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*command, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(180):
+    for _ in range(360):
         try:
             with urllib.request.urlopen(url + "/readyz", timeout=2):
                 return process, url
@@ -125,37 +134,140 @@ def start_service(model: str) -> tuple[subprocess.Popen, str]:
                 raise SystemExit("fmnist serve exited before it was ready") from None
             time.sleep(0.5)
     process.kill()
-    raise SystemExit("fmnist serve was not ready within 90 s")
+    raise SystemExit("fmnist serve was not ready within 180 s")
+
+
+def run_wrk(url: str, body: bytes, connections: int, seconds: float) -> dict:
+    """One level with wrk: its own requests/s and latency percentiles (--latency)."""
+    with tempfile.TemporaryDirectory() as folder:
+        payload = Path(folder) / "body.bin"
+        payload.write_bytes(body)
+        script = Path(folder) / "post.lua"
+        script.write_text(
+            'wrk.method = "POST"\n'
+            f'wrk.headers["Content-Type"] = "multipart/form-data; boundary={BOUNDARY}"\n'
+            f'local f = io.open("{payload}", "rb"); wrk.body = f:read("*all"); f:close()\n'
+        )
+        threads = min(connections, 2)
+        command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+        output = subprocess.run(
+            [*command, "-s", str(script), url + "/v1/predict"],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        ).stdout
+
+    def percentile(name):
+        match = re.search(rf"^\s*{name}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        value, unit = float(match.group(1)), match.group(2)
+        return round(value * {"us": 0.001, "ms": 1, "s": 1000}[unit], 1)
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "client": "wrk",
+        "clients": connections,
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "errors": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1).strip() if socket_errors else "",
+        "seconds": seconds,
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": percentile(50),
+        "p99_ms": percentile(99),
+    }
+
+
+def resident_mb(pid: int) -> float:
+    """The service's resident memory: the process and its children (workers)."""
+    total = 0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
+    for p in pids:
+        status = Path(f"/proc/{p}/status").read_text()
+        total += int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
+    return round(total / 1024, 1)
+
+
+def measure(url: str, body: bytes, args) -> list[dict]:
+    run_level(url, body, 1, 20, 10)  # warm-up, not reported
+    rows = [
+        {"client": "python", **run_level(url, body, n, args.requests, args.seconds)}
+        for n in args.clients
+    ]
+    if shutil.which("wrk"):
+        rows += [run_wrk(url, body, n, args.wrk_seconds) for n in args.clients]
+    return rows
+
+
+def soak(url: str, body: bytes, pid: int, requests: int) -> dict:
+    """`requests` requests at 8 connections: errors, and resident memory along the way."""
+    memory = [resident_mb(pid)]
+    result = {}
+    for _ in range(4):  # four quarters, memory after each
+        result = run_level(url, body, 8, requests // 4, 3600)
+        memory.append(resident_mb(pid))
+        if result["errors"]:
+            break
+    return {"requests": requests, "errors": result["errors"], "resident_mb": memory}
+
+
+def print_table(name: str, rows: list[dict]) -> None:
+    print(f"\n{name}")
+    print(
+        f"{'client':>7} {'conns':>5} {'requests':>8} {'errors':>6} {'req/s':>8} "
+        f"{'p50 ms':>7} {'p99 ms':>7}"
+    )
+    for row in rows:
+        print(
+            f"{row['client']:>7} {row['clients']:>5} {row['requests']:>8} {row['errors']:>6} "
+            f"{row['requests_per_s']:>8} {row['p50_ms']:>7} {row['p99_ms']:>7}"
+        )
+
+
+CONFIGURATIONS = {"batching off": ["--no-batching"], "batching on": []}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="Model file or run folder: start a service for it.")
+    parser.add_argument("--model", help="Model file or run folder: start services for it.")
     parser.add_argument("--url", help="Base URL of a running service on 127.0.0.1.")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--requests", type=int, default=400, help="Requests per level, at most.")
-    parser.add_argument("--seconds", type=float, default=30, help="Time per level, at most.")
+    parser.add_argument("--requests", type=int, default=1000, help="Python client: per level.")
+    parser.add_argument("--seconds", type=float, default=30, help="Python client: time limit.")
+    parser.add_argument("--wrk-seconds", type=float, default=10, help="wrk: time per level.")
+    parser.add_argument("--workers", type=int, default=1, help="Service processes.")
+    parser.add_argument("--soak", type=int, default=0, help="Then N requests at 8 connections.")
     args = parser.parse_args()
     if not (args.model or args.url):
-        parser.error("give --model (to start a service) or --url")
-    process, url = start_service(args.model) if args.model else (None, args.url.rstrip("/"))
-    try:
-        body = multipart(photo_bytes())
-        run_level(url, body, 1, 20, 10)  # warm-up, not reported
-        levels = [run_level(url, body, n, args.requests, args.seconds) for n in args.clients]
-    finally:
-        if process:
-            process.terminate()
-            process.wait(timeout=30)
-    print(f"{'clients':>7} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}")
-    for row in levels:
+        parser.error("give --model (to start the services) or --url")
+    body = multipart(photo_bytes())
+    results = {}
+    if args.url:
+        results["as running"] = measure(args.url.rstrip("/"), body, args)
+    else:
+        workers = ["--workers", str(args.workers)] if args.workers > 1 else []
+        for name, extra in CONFIGURATIONS.items():
+            process, url = start_service(args.model, [*extra, *workers])
+            try:
+                results[name] = measure(url, body, args)
+                if args.soak and name == "batching on":
+                    results["soak"] = soak(url, body, process.pid, args.soak)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    for name, rows in results.items():
+        if name != "soak":
+            print_table(name, rows)
+    if "soak" in results:
+        s = results["soak"]
         print(
-            f"{row['clients']:>7} {row['requests']:>8} {row['errors']:>6} "
-            f"{row['requests_per_s']:>7} {row['p50_ms']:>7} {row['p99_ms']:>7}"
+            f"\nsoak: {s['requests']} requests at 8 connections, {s['errors']} errors, "
+            f"resident memory {' -> '.join(f'{m:.0f}' for m in s['resident_mb'])} MB"
         )
     write_result(
         "load_test",
-        {"url": url, "payload": "240x300 PNG photo, multipart", "levels": levels},
+        {"payload": "240x300 PNG photo, multipart", "workers": args.workers, **results},
     )
 
 
