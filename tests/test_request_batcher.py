@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import run_async
 from fmnist.request_batcher import RequestBatcher
 
 
@@ -33,7 +34,7 @@ def images_of(*ids):
 
 
 def run(coroutine):
-    return asyncio.run(coroutine)
+    return run_async(coroutine)
 
 
 def test_concurrent_requests_share_calls_and_get_their_own_rows():

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import ARTIFACTS, built_model
+from conftest import ARTIFACTS, built_model, run_async
 from fmnist.artifacts import save_model
 from fmnist.data import CLASS_NAMES
 from fmnist.predict import Predictor
@@ -258,7 +258,7 @@ def test_one_bad_request_never_fails_the_others_in_its_batch(model):
             bad = http.post("/v1/predict", files=files(("x.png", b"junk", "image/png")))
             return await asyncio.gather(*good, bad)
 
-    *good, bad = asyncio.run(main())
+    *good, bad = run_async(main())
     assert [r.status_code for r in good] == [200] * 8 and bad.status_code == 400
     assert all(len(r.json()["predictions"]) == 1 for r in good)
 
@@ -292,7 +292,7 @@ def test_a_stalled_body_gets_408(model):
         }
         await asyncio.wait_for(app(scope, receive, send), 5)
 
-    asyncio.run(main())
+    run_async(main())
     assert sent[0]["status"] == 408
     assert b"stalled" in sent[1]["body"]
 
