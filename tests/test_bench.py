@@ -19,6 +19,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         "training_profile.py",
         "accuracy_table.py",
         "load_test.py",
+        "photos.py",
     ],
 )
 def test_benchmark_prints_its_help(script):
@@ -39,3 +40,39 @@ def test_load_test_refuses_addresses_off_this_machine():
 
     with pytest.raises(SystemExit, match="loopback only"):
         client("http://10.0.0.1:80", b"", 0, [1], [], [], None)
+
+
+def test_photo_benchmark_scores_a_folder_laid_out_like_photos_dev(tmp_path):
+    import io
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from conftest import built_model
+    from fmnist.artifacts import save_model
+    from fmnist.data import CLASS_NAMES
+
+    for folder, count in (("shirt", 2), ("shoes", 1), ("hat", 2)):
+        (tmp_path / folder).mkdir()
+        for k in range(count):
+            pixels = np.full((90, 70, 3), 250, np.uint8)
+            pixels[15:75, 10 + k : 60] = 30
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, "PNG")
+            (tmp_path / folder / f"{k}.png").write_bytes(buffer.getvalue())
+    model = save_model(built_model("mlp"), tmp_path / "m.keras", CLASS_NAMES)
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "photos.py"), "--model", str(model)]
+        + ["--photos", str(tmp_path), "--threshold", "0.99"],
+        cwd=BENCH,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "overall (3 photos with a class)" in result.stdout
+    saved = json.loads((BENCH / "results" / "photos.json").read_text())
+    assert saved["folders"]["shirt"]["photos"] == 2 and "top1" not in saved["folders"]["hat"]
+    # an untrained model is never 99% sure: every photo is flagged
+    assert saved["overall"]["out_of_class_flagged"] == 1.0

@@ -1,0 +1,92 @@
+"""Prediction on people's photos: top-1 and top-3 per folder and overall, and the unsure
+rates, for a folder laid out like photos-dev (folder names as its README maps them).
+
+    python bench/photos.py --model runs/<run>                       # ../shared/photos-dev
+    python bench/photos.py --model runs/<run> --photos DIR --threshold 0.6
+
+"shoes" counts any of Sandal, Sneaker, Ankle boot; hat, shorts and skirt are out of class
+(with --threshold, the share flagged "not sure" is reported). Writes
+bench/results/photos.json. Photos are for measuring only: nothing here trains on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+from common import write_result  # noqa: E402
+from fmnist.photo_scoring import FOLDER_CLASSES, score_folders  # noqa: E402
+from fmnist.predict import Predictor, load_photo  # noqa: E402
+from fmnist.run_folder import resolve_model_path  # noqa: E402
+
+DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos-dev"
+SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def read_folders(root: Path) -> dict[str, list[Path]]:
+    folders = {
+        d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in SUFFIXES)
+        for d in sorted(root.iterdir())
+        if d.is_dir() and d.name in FOLDER_CLASSES
+    }
+    if not folders:
+        raise SystemExit(f"{root}: no folders named {', '.join(FOLDER_CLASSES)}")
+    return folders
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="A model file or a run folder.")
+    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="Photo folders.")
+    parser.add_argument("--threshold", type=float, help="Top probability below: not sure.")
+    args = parser.parse_args()
+    path, _ = resolve_model_path(args.model)
+    predictor = Predictor.load(path)
+    probabilities, seconds, count = {}, 0.0, 0
+    for name, files in read_folders(args.photos).items():
+        started = time.perf_counter()
+        images = np.stack([load_photo(f) for f in files])
+        seconds += time.perf_counter() - started
+        count += len(files)
+        probabilities[name] = predictor.probabilities(images)
+    score = score_folders(probabilities, args.threshold)
+    print(f"{'folder':<11} {'photos':>6} {'top-1':>7} {'top-3':>7} {'unsure':>7}  most answered")
+    for name, s in score["folders"].items():
+        top1 = f"{100 * s['top1'] / s['photos']:.0f}%" if "top1" in s else "-"
+        top3 = f"{100 * s['top3'] / s['photos']:.0f}%" if "top3" in s else "-"
+        unsure = "-" if s["unsure"] is None else f"{100 * s['unsure'] / s['photos']:.0f}%"
+        answers = ", ".join(
+            f"{k} {v}" for k, v in sorted(s.get("answers", {}).items(), key=lambda x: -x[1])[:3]
+        )
+        print(f"{name:<11} {s['photos']:>6} {top1:>7} {top3:>7} {unsure:>7}  {answers}")
+    o = score["overall"]
+    print(
+        f"\noverall ({o['in_class_photos']} photos with a class): top-1 {100 * o['top1']:.1f}%, "
+        f"top-3 {100 * o['top3']:.1f}% (top-1 without longsleeve "
+        f"{100 * o['top1_without_approximate']:.1f}%); preprocessing "
+        f"{1000 * seconds / count:.1f} ms a photo"
+    )
+    if args.threshold is not None:
+        print(
+            f"not sure below {args.threshold}: {100 * o['out_of_class_flagged']:.0f}% of "
+            f"out-of-class photos flagged, {100 * o['in_class_flagged']:.0f}% of in-class ones"
+        )
+    write_result(
+        "photos",
+        {
+            "model": str(path),
+            "photos": str(args.photos),
+            "preprocess_ms": 1000 * seconds / count,
+            **score,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
