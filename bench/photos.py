@@ -40,18 +40,31 @@ def read_folders(root: Path) -> dict[str, list[Path]]:
     return folders
 
 
+def prepared(path: Path, segment: bool) -> np.ndarray:
+    if not segment:
+        return load_photo(path)
+    from fmnist.garment_segmentation import isolate_garment
+    from fmnist.predict import open_photo, prepare_photo
+
+    image, _ = isolate_garment(open_photo(path, str(path)))
+    return prepare_photo(image)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="A model file or a run folder.")
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="Photo folders.")
     parser.add_argument("--threshold", type=float, help="Top probability below: not sure.")
+    parser.add_argument(
+        "--segment", action="store_true", help="Isolate the garment (GrabCut) before the steps."
+    )
     args = parser.parse_args()
     path, _ = resolve_model_path(args.model)
     predictor = Predictor.load(path)
     probabilities, seconds, count = {}, 0.0, 0
     for name, files in read_folders(args.photos).items():
         started = time.perf_counter()
-        images = np.stack([load_photo(f) for f in files])
+        images = np.stack([prepared(f, args.segment) for f in files])
         seconds += time.perf_counter() - started
         count += len(files)
         probabilities[name] = predictor.probabilities(images)
