@@ -15,7 +15,7 @@ import json
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from fmnist.serve import error_body
+from fmnist.service_requests import error_body
 
 
 def json_400(msg: str) -> bytes:
