@@ -684,8 +684,9 @@ def runs_command(ctx: click.Context, runs_dir: Path) -> None:
 def runs_compare(first: Path, second: Path, out: Path, page: Path) -> None:
     """Two runs side by side: what changed, both diagnoses, their curves on one figure."""
     from fmnist.plots import save_figure
-    from fmnist.runs import compare_runs, format_comparison, write_comparison_page
+    from fmnist.runs import compare_runs, comparison, format_comparison, write_comparison_page
 
-    click.echo(format_comparison(first, second))
+    found = comparison(first, second)  # both runs diagnosed once, for the terminal and page
+    click.echo(format_comparison(found))
     figure = save_figure(compare_runs(first, second), out)
-    click.echo(f"Wrote {figure} and {write_comparison_page(first, second, page, figure)}")
+    click.echo(f"Wrote {figure} and {write_comparison_page(found, page, figure)}")

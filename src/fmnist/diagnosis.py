@@ -34,6 +34,8 @@ RULES = {
     "balance": 1.5,  # balanced: the largest class at most this many times the smallest
 }
 
+MARKS = {"ok": "ok", "attention": "!!", "unknown": "? "}  # a verdict in the terminal
+
 QUESTIONS = {
     "balance": "Are the classes balanced?",
     "normalise": "Do I need to normalise?",
@@ -477,10 +479,9 @@ def diagnose(run_dir: Path | str) -> list[dict]:
 
 def format_diagnosis(findings: list[dict]) -> str:
     """The diagnosis for the terminal: a mark, the question, the answer and its evidence."""
-    marks = {"ok": "ok", "attention": "!!", "unknown": "? "}
     lines = []
     for f in findings:
-        lines.append(f"{marks[f['verdict']]} {f['question']} {f['answer']}")
+        lines.append(f"{MARKS[f['verdict']]} {f['question']} {f['answer']}")
         if f["evidence"]:
             lines.append(f"     evidence: {f['evidence']}")
         if f["suggestion"]:

@@ -2,8 +2,8 @@
 
 >>> rows = leaderboard("runs")          # best first; interrupted runs included
 >>> save_figure(compare_runs("runs/a", "runs/b"), "compare.png")
->>> print(format_comparison("runs/a", "runs/b"))     # what changed, both diagnoses
->>> write_comparison_page("runs/a", "runs/b", "compare.html")
+>>> found = comparison("runs/a", "runs/b")        # what changed, both diagnoses
+>>> print(format_comparison(found)); write_comparison_page(found, "compare.html")
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from fmnist.diagnosis import diagnose, plain_cross_entropy
+from fmnist.diagnosis import MARKS, diagnose, plain_cross_entropy
 from fmnist.errors import FmnistError
 from fmnist.plots import TRAIN_COLOR, VAL_COLOR, new_figure
 from fmnist.run_folder import RunFolder, evaluation_of, list_runs
@@ -166,17 +166,15 @@ def comparison(first: Path | str, second: Path | str) -> dict:
     return {"runs": rows, "changes": config_changes(first, second), "questions": questions}
 
 
-def format_comparison(first: Path | str, second: Path | str) -> str:
-    """What changed and how each run was diagnosed, for the terminal."""
-    found = comparison(first, second)
+def format_comparison(found: dict) -> str:
+    """A `comparison`: what changed and how each run was diagnosed, for the terminal."""
     a, b = (r["name"] for r in found["runs"])
     changes = render_table(
         ["setting", a, b], found["changes"] or [["(none)", "", ""]], title="Config changes:"
     )
-    marks = {"ok": "ok", "attention": "!!", "unknown": "? "}
 
     def short(verdict: str, answer: str) -> str:
-        return f"{marks[verdict]} {answer if len(answer) <= 70 else answer[:69] + '…'}"
+        return f"{MARKS[verdict]} {answer if len(answer) <= 70 else answer[:69] + '…'}"
 
     diagnosis = render_table(
         ["question", a, b],
@@ -187,14 +185,14 @@ def format_comparison(first: Path | str, second: Path | str) -> str:
     return "\n".join([board, "", changes, "", diagnosis])
 
 
-def write_comparison_page(first, second, out: Path | str, figure_path=None) -> Path:
-    """A small self-contained HTML page: both runs' figures, what changed, both diagnoses."""
+def write_comparison_page(found: dict, out: Path | str, figure_path=None) -> Path:
+    """A `comparison` as a small self-contained HTML page: both runs' figures, what
+    changed, both diagnoses."""
     from markupsafe import Markup
 
     from fmnist.report import STYLE, percent, picture, template
     from fmnist.run_folder import atomic_open
 
-    found = comparison(first, second)
     context = {
         "style": Markup(STYLE),
         **found,

@@ -61,17 +61,20 @@ def complete_trial(run: RunFolder, data, epochs: int, repeat: bool, node=None) -
     from fmnist.train import finish_stopped
 
     state = run.read_state()
-    if state.status != "finished":
+    changed = state.status != "finished"
+    if changed:
         if not state.epochs_done:
             return  # failed before its first epoch: nothing to finish
         finish_stopped(run.path, data, "asha" if state.epochs_done < epochs else "epochs")
-    if node:
-        run.write_metrics({**run.read_metrics(), "node": node})
     metrics = run.read_metrics()
+    if node and metrics.get("node") != node:
+        run.write_metrics({**metrics, "node": node})
     splits = ("val", "test") if repeat else ("val",)
     if any(not evaluation_of(metrics, split) for split in splits):
         evaluate_run(run.path, data, splits=splits)
-    write_report(run.path)
+        changed = True
+    if changed or not run.report_path.is_file():  # a trial that finished on its own has one
+        write_report(run.path)
 
 
 def limit_threads(threads: int) -> None:
