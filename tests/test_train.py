@@ -10,7 +10,7 @@ from conftest import make_arrays
 from fmnist import train as train_module
 from fmnist.callbacks import GapStop, ResumableEarlyStopping, gap_exceeded
 from fmnist.config import ConfigError, resolve_config
-from fmnist.data import Dataset
+from fmnist.data import Dataset, make_splits
 from fmnist.evaluate import evaluate_run
 from fmnist.models import create_model
 from fmnist.run_folder import RunFolder
@@ -59,6 +59,16 @@ def test_one_epoch_writes_a_complete_run_folder(tmp_path, tiny):
         assert key in metrics
     # Training records how it went; the model's metrics are evaluate_run's alone.
     assert metrics["epochs_run"] == 1 and "evaluation" not in metrics
+    # the "not sure" threshold, chosen on the validation split, travels in the model file
+    from fmnist.artifacts import read_metadata
+    from fmnist.predict import Predictor
+    from fmnist.unsure import unsure_threshold
+
+    assert read_metadata(run_dir / "model.keras")["unsure_below"] == metrics["unsure_below"]
+    predictor = Predictor.load(run_dir / "model.keras")
+    splits = make_splits(tiny, config(tmp_path))
+    expected = unsure_threshold(predictor.probabilities(splits.val_x), splits.val_y)
+    assert metrics["unsure_below"] == pytest.approx(expected, abs=1e-5)
     results = evaluate_run(run_dir, tiny)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics["evaluation"]) == {"val", "test"}

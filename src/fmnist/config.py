@@ -47,6 +47,7 @@ class TrainConfig:
     shift: int = 0  # random shift augmentation, pixels each way; 0 = off
     flip: bool = False  # random horizontal flip augmentation
     erasing: float = 0.0  # random erasing probability per image; 0 = off
+    photo_style: float = 0.0  # share of training images made to look like phone photos
     val_fraction: float = 0.1  # stratified validation split of the training set
     validate_on_test: bool = False  # validate on the test set, as two tutorials do
     patience: int = 5  # early stopping on validation accuracy; 0 = off
@@ -72,6 +73,9 @@ def _check_choices(config: TrainConfig) -> None:
     for key in ("epochs", "batch_size"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{key}: must be at least 1, got {getattr(config, key)}")
+    for key in ("erasing", "photo_style"):
+        if not 0 <= getattr(config, key) <= 1:
+            raise ConfigError(f"{key}: {getattr(config, key)} is not in [0, 1]")
     if not 0 <= config.val_fraction < 1:
         raise ConfigError(f"val_fraction: {config.val_fraction} is not in [0, 1)")
     if config.learning_rate <= 0:

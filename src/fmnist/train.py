@@ -29,8 +29,10 @@ from fmnist.data import Dataset, Splits, load_dataset, make_splits
 from fmnist.errors import FmnistError
 from fmnist.machine import amx_available, package_versions
 from fmnist.models import create_model, layer_table
+from fmnist.photo_augment import photo_style
 from fmnist.plots import save_figure, training_curves
 from fmnist.run_folder import RunFolder, RunState
+from fmnist.unsure import unsure_share, unsure_threshold
 
 
 class TrainingInterrupted(FmnistError):
@@ -58,6 +60,8 @@ class TrainingBatches(keras.utils.PyDataset):
         rng = np.random.default_rng([self.config.seed, self.epoch, index])
         c = self.config
         images = augment(self.images[rows], rng, shift=c.shift, flip=c.flip, erasing=c.erasing)
+        if c.photo_style:
+            images = photo_style(images, rng, c.photo_style)
         return images[..., np.newaxis].astype(np.float32), self.targets[rows]
 
 
@@ -283,15 +287,17 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
     curves, mark the run finished."""
     model, info = load_model_with_metadata(run.model_path)
     model = float32_copy(model, config)
+    unsure = unsure_metadata(model, splits)
     # Re-saved uncompiled: the optimizer's state (twice the weights' size) only serves resume,
     # which has its own checkpoint.
-    save_model(model, run.model_path, info.get("class_names"))
+    save_model(model, run.model_path, info.get("class_names"), unsure)
     metrics = {
         "model": config.model,
         "params": model.count_params(),
         "layers": layer_table(model),
         "tta": config.tta,
         "trained_in": state.precision,
+        **unsure,
     }
     val_acc = history.get("val_accuracy", [])
     seconds, epochs = state.train_seconds, state.epochs_done
@@ -316,6 +322,21 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
         run.checkpoints.rmdir()
     run.write_state(state)
     return metrics
+
+
+def unsure_metadata(model, splits: Splits) -> dict:
+    """The "not sure" threshold (fmnist.unsure) from the validation split, and the share of
+    validation answers under it; nothing without a validation split."""
+    from fmnist.predict import Predictor
+
+    if len(splits.val_y) == 0:
+        return {}
+    probabilities = Predictor(model).probabilities(splits.val_x)
+    threshold = unsure_threshold(probabilities, splits.val_y)
+    return {
+        "unsure_below": round(threshold, 6),
+        "unsure_validation_share": round(unsure_share(probabilities, threshold), 6),
+    }
 
 
 def finish_stopped(run_dir: Path | str, dataset: Dataset, stopped_by: str) -> Path:
