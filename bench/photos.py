@@ -3,9 +3,11 @@ rates, for a folder laid out like photos-dev (folder names as its README maps th
 
     python bench/photos.py --model runs/<run>                       # ../shared/photos-dev
     python bench/photos.py --model runs/<run> --photos DIR --threshold 0.6
+    python bench/photos.py --model runs/<run> --no-segment          # Zalando's steps alone
 
-"shoes" counts any of Sandal, Sneaker, Ankle boot; hat, shorts and skirt are out of class
-(with --threshold, the share flagged "not sure" is reported). Writes
+"shoes" counts any of Sandal, Sneaker, Ankle boot; hat, shorts and skirt are out of class.
+The share flagged "not sure" uses the model's own threshold (fmnist.unsure), or
+--threshold. The photos go through `fmnist predict`'s steps (the garment found first). Writes
 bench/results/photos.json. Photos are for measuring only: nothing here trains on them.
 """
 
@@ -22,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from common import write_result  # noqa: E402
 from fmnist.photo_scoring import FOLDER_CLASSES, score_folders  # noqa: E402
-from fmnist.predict import Predictor, load_photo  # noqa: E402
+from fmnist.predict import Predictor, load_photo_steps  # noqa: E402
 from fmnist.run_folder import resolve_model_path  # noqa: E402
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos-dev"
@@ -40,35 +42,29 @@ def read_folders(root: Path) -> dict[str, list[Path]]:
     return folders
 
 
-def prepared(path: Path, segment: bool) -> np.ndarray:
-    if not segment:
-        return load_photo(path)
-    from fmnist.garment_segmentation import isolate_garment
-    from fmnist.predict import open_photo, prepare_photo
-
-    image, _ = isolate_garment(open_photo(path, str(path)))
-    return prepare_photo(image)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="A model file or a run folder.")
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="Photo folders.")
-    parser.add_argument("--threshold", type=float, help="Top probability below: not sure.")
     parser.add_argument(
-        "--segment", action="store_true", help="Isolate the garment (GrabCut) before the steps."
+        "--threshold", type=float, help="Top probability below: not sure (default: the model's)."
+    )
+    parser.add_argument(
+        "--no-segment", action="store_true", help="Skip finding the garment (GrabCut)."
     )
     args = parser.parse_args()
     path, _ = resolve_model_path(args.model)
     predictor = Predictor.load(path)
-    probabilities, seconds, count = {}, 0.0, 0
+    threshold = args.threshold if args.threshold is not None else predictor.unsure_below
+    probabilities, seconds, count, fallbacks = {}, 0.0, 0, 0
     for name, files in read_folders(args.photos).items():
         started = time.perf_counter()
-        images = np.stack([prepared(f, args.segment) for f in files])
+        steps = [load_photo_steps(f, segment=not args.no_segment) for f in files]
         seconds += time.perf_counter() - started
         count += len(files)
-        probabilities[name] = predictor.probabilities(images)
-    score = score_folders(probabilities, args.threshold)
+        fallbacks += sum(not s.segmented for s in steps)
+        probabilities[name] = predictor.probabilities(np.stack([s.pixels for s in steps]))
+    score = score_folders(probabilities, threshold)
     print(f"{'folder':<11} {'photos':>6} {'top-1':>7} {'top-3':>7} {'unsure':>7}  most answered")
     for name, s in score["folders"].items():
         top1 = f"{100 * s['top1'] / s['photos']:.0f}%" if "top1" in s else "-"
@@ -85,9 +81,11 @@ def main() -> None:
         f"{100 * o['top1_without_approximate']:.1f}%); preprocessing "
         f"{1000 * seconds / count:.1f} ms a photo"
     )
-    if args.threshold is not None:
+    if not args.no_segment:
+        print(f"no garment found (trimming instead) in {fallbacks} of {count} photos")
+    if threshold is not None:
         print(
-            f"not sure below {args.threshold}: {100 * o['out_of_class_flagged']:.0f}% of "
+            f"not sure below {threshold:.3f}: {100 * o['out_of_class_flagged']:.0f}% of "
             f"out-of-class photos flagged, {100 * o['in_class_flagged']:.0f}% of in-class ones"
         )
     write_result(
@@ -95,6 +93,8 @@ def main() -> None:
         {
             "model": str(path),
             "photos": str(args.photos),
+            "segment": not args.no_segment,
+            "segmentation_fallbacks": fallbacks,
             "preprocess_ms": 1000 * seconds / count,
             **score,
         },

@@ -371,3 +371,24 @@ def test_writing_under_a_file_is_one_line_naming_the_path(
     error = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(error) == 1 and str(blocked) in error[0]
     assert "is a file, not a folder" in error[0] and "Traceback" not in result.output
+
+
+def test_predict_explain_draws_a_photo_s_steps(tiny_run, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    carpet = rng.integers(120, 230, (200, 160, 3)).astype(np.uint8)
+    carpet[40:170, 55:105] = (25, 35, 90)  # a dark shirt on a noisy carpet
+    carpet[40:80, 25:135] = (25, 35, 90)
+    photo = tmp_path / "my shirt.jpg"
+    Image.fromarray(carpet).save(photo)
+    result = invoke("predict", "--model", tiny_run, photo, "--explain", "--out", tmp_path / "why")
+    assert result.exit_code == 0, result.output
+    figure = tmp_path / "why" / "my_shirt_explain.png"
+    assert figure.read_bytes()[:4] == b"\x89PNG" and f"Explained: {figure}" in result.output
+    assert Image.open(figure).width > 1000  # five panels side by side
+    answer = json.loads(invoke("predict", "--model", tiny_run, photo, "--json").output)[0]
+    assert answer["segmentation"] == "grabcut" and isinstance(answer["sure"], bool)
+    refused = invoke("predict", "--model", tiny_run, "--index", "0", "--explain")
+    assert refused.exit_code == 2 and "give image files" in refused.output

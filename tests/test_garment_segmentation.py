@@ -5,6 +5,7 @@ import numpy as np
 from PIL import Image
 
 from fmnist.garment_segmentation import garment_mask, isolate_garment
+from fmnist.predict import photo_steps
 
 
 def scene(seed=0):
@@ -30,9 +31,10 @@ def test_a_garment_on_a_textured_background_is_its_mask():
 
 def test_the_isolated_garment_is_cropped_on_white():
     pixels, truth = scene(1)
-    image, how = isolate_garment(Image.fromarray(pixels))
-    out = np.asarray(image)
+    out, mask, how = isolate_garment(pixels)
     assert how == "grabcut"
+    assert mask.shape == truth.shape  # the mask at the photo's own size
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.85
     assert abs(out.shape[0] / out.shape[1] - 130 / 110) < 0.15  # cropped to the T-shape
     assert (out[-1, 0] == 255).all() and (out[-1, -1] == 255).all()  # beside the body
     carpet = (out[..., 2] < 80) & (out.min(axis=2) < 255)  # warm: the carpet's colours
@@ -40,6 +42,17 @@ def test_the_isolated_garment_is_cropped_on_white():
 
 
 def test_a_plain_photo_without_a_garment_falls_back_and_says_so():
-    plain = Image.new("RGB", (120, 150), (200, 200, 200))
-    image, how = isolate_garment(plain)
-    assert image is plain and how.startswith("fallback to trimming")
+    plain = np.full((150, 120, 3), 200, np.uint8)
+    out, mask, how = isolate_garment(plain)
+    assert out is plain and mask is None and how.startswith("fallback to trimming")
+
+
+def test_the_photo_steps_report_segmentation_and_its_fallback():
+    pixels, _ = scene(2)
+    steps = photo_steps(Image.fromarray(pixels))
+    assert steps.segmented and steps.segmentation == "grabcut"
+    assert steps.pixels.shape == (28, 28) and steps.pixels.dtype == np.uint8
+    # the shirt (dark on a light carpet) fills the long edge, light on a black ground
+    assert steps.pixels[:, 0].max() < 30 and steps.pixels[14, 14] > 100
+    plain = photo_steps(Image.new("RGB", (120, 150), (200, 200, 200)))
+    assert not plain.segmented and plain.segmentation.startswith("fallback to trimming")

@@ -400,12 +400,28 @@ def verify_command(first, second, as_json, trust_pickle, data_dir) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Save the 28x28 images the model saw and the prediction figures here.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="For photos: draw each one's steps (garment found, article, 28x28 input), the "
+    "pixels that drove the answer and the probabilities, into --out (default: here).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
 @trust_option
 @data_dir_option
 @uses_tensorflow
 def predict_command(
-    model_path, by_index, random_count, targets, top_k, as_json, out, seed, trust_pickle, data_dir
+    model_path,
+    by_index,
+    random_count,
+    targets,
+    top_k,
+    as_json,
+    out,
+    explain,
+    seed,
+    trust_pickle,
+    data_dir,
 ) -> None:
     """Predict test images (--index I [I ...] or --random N) or image files (FILE ...)."""
     from fmnist.predict import Predictor, answer_test_selection, count_correct
@@ -414,6 +430,8 @@ def predict_command(
     model_path, _ = resolve_model_path(model_path)
     if sum([by_index, random_count is not None, bool(targets) and not by_index]) != 1:
         raise click.UsageError("give test indices (--index I ...), --random N, or image files")
+    if explain and (by_index or random_count is not None):
+        raise click.UsageError("--explain shows a photo's steps: give image files")
     predictor = Predictor.load(model_path, trust=trust_pickle)
     if by_index or random_count:
         try:
@@ -425,6 +443,11 @@ def predict_command(
         if len(answers) == 1 and answers[0].error:
             raise FmnistError(answers[0].error)  # one file, one line
     report_answers(answers, predictor.class_names, as_json, out)
+    if explain:
+        from fmnist.predict import save_explanations
+
+        for path in save_explanations(predictor, [a for a in answers if not a.error], out or "."):
+            click.echo(f"Explained: {path}", err=as_json)
     right, judged = count_correct(answers, predictor.class_names)
     if judged and not as_json:
         click.echo(f"{right} of {judged} correct")

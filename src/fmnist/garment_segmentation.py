@@ -1,21 +1,23 @@
 """Find the garment in a photo before the Zalando steps: GrabCut (OpenCV, no downloaded
-weights) from a central rectangle, the largest piece kept, the rest made white.
+weights) from a central rectangle, the largest piece kept, the rest made plain.
 
-    >>> image, how = isolate_garment(photo)      # a PIL image; how: "grabcut" or why not
-    >>> pixels = prepare_photo(image)            # then trimmed, resized, negated as before
+    >>> article, mask, how = isolate_garment(rgb)   # how: "grabcut" or why not
+    >>> pixels, _ = zalando_steps(article)          # then trimmed, resized, negated as before
 
 Zalando's trim assumes a product shot on white: on a carpet or a bed the "article" becomes
 the whole picture. GrabCut models the colours inside a central rectangle against those
-outside it and cuts along the edges between them. Where it finds nothing plausible (under
-2% or over 90% of the photo), the photo goes on as it was and `how` says so.
+outside it and cuts along the edges between them. The ground around the cut-out becomes
+white, as on Zalando's product shots (black where it is black already). Where it finds nothing
+plausible (under 2% or over 90% of the photo), the photo goes on as it was and `how` says
+so.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
-WORKING_SIZE = 128  # GrabCut's cost grows with the pixels: a garment needs no more
+WORKING_SIZE = 96  # GrabCut's cost grows with the pixels; on photos-dev 96 (14 ms) found
+# garments as well as 128 (26 ms), 64 lost 3 points of top-1
 MARGIN = 0.06  # the rectangle GrabCut starts from leaves this share of each side out
 ITERATIONS = 3
 PLAUSIBLE = (0.02, 0.9)  # share of the photo a garment found may cover
@@ -47,24 +49,38 @@ def garment_mask(rgb: np.ndarray) -> tuple[np.ndarray | None, str]:
     return garment, "grabcut"
 
 
-def isolate_garment(image: Image.Image) -> tuple[Image.Image, str]:
-    """The photo with everything but the garment white, cropped to it; or the photo as it
-    was, with the reason, where segmentation found nothing plausible."""
-    rgb = image.convert("RGB")
-    scale = WORKING_SIZE / max(rgb.size)
-    small = (
-        rgb.resize(
-            (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))),
-            Image.Resampling.BILINEAR,
-        )
-        if scale < 1
-        else rgb
-    )
-    pixels = np.asarray(small)
-    garment, how = garment_mask(pixels)
+BLACK_GROUND = 40  # mean level under which a photo's ground counts as black
+
+
+def ground_fill(rgb: np.ndarray, mask: np.ndarray) -> int:
+    """What the ground becomes around a cut-out garment: white (255), so that the steps
+    negate the garment as Zalando's product shots were negated (a white shirt comes out
+    dim, a dark one light, whatever the floor it lay on); black (0) only where the ground
+    is black already, an image made light-on-dark as Fashion-MNIST's own, kept as it is.
+    (Following the floor instead, dark floors kept unnegated: photos-dev top-1 53.4% ->
+    49.7%.)"""
+    return 0 if float(rgb[~mask].mean()) < BLACK_GROUND else 255
+
+
+def isolate_garment(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(article, mask, how): the photo (RGB uint8) cropped to the garment with everything
+    else one plain colour (`ground_fill`), and the garment's mask in the photo; or the
+    photo as it was, None and the reason, where segmentation found nothing plausible."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    scale = WORKING_SIZE / max(height, width)
+    small = rgb
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    garment, how = garment_mask(small)
     if garment is None:
-        return image, f"fallback to trimming: {how}"
+        return rgb, None, f"fallback to trimming: {how}"
+    if small is not rgb:  # the mask at the photo's own size, for a sharp cut-out
+        garment = cv2.resize(garment.astype(np.uint8), (width, height)) > 0
     rows, cols = np.flatnonzero(garment.any(axis=1)), np.flatnonzero(garment.any(axis=0))
-    isolated = np.where(garment[..., None], pixels, 255).astype(np.uint8)
-    crop = isolated[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    return Image.fromarray(crop), how
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    fill = np.uint8(ground_fill(rgb, garment))
+    article = np.where(garment[box][..., None], rgb[box], fill)
+    return article, garment, how

@@ -233,3 +233,39 @@ def sweep_figure(rows: list[dict], spec) -> Figure:
     figure.suptitle("Sweep: validation accuracy of each trial (grey: stopped early by ASHA)")
     figure.tight_layout()
     return figure
+
+
+def explanation_figure(
+    steps, probabilities, class_names, heat: np.ndarray, verdict: str, source: str = ""
+) -> Figure:
+    """What the model saw and why: the photo with the garment found outlined, the article
+    cut out, the 28 x 28 input, the saliency over it, and the probability bars."""
+    figure, axes = new_figure(
+        1, 5, figsize=(14, 3.2), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1.9]}
+    )
+    photo, crop, seen, why, bars = axes
+    photo.imshow(steps.original)
+    if steps.mask is not None:
+        photo.contour(steps.mask, levels=[0.5], colors=[WRONG_COLOR], linewidths=1.2)
+    photo.set_title("photo" + (": garment found" if steps.mask is not None else ""), fontsize=9)
+    crop.imshow(steps.crop)
+    crop.set_title("article" if steps.mask is not None else steps.segmentation, fontsize=8)
+    seen.imshow(steps.pixels, cmap="gray", vmin=0, vmax=255)  # as the model sees it
+    seen.set_title("the 28 x 28 input", fontsize=9)
+    why.imshow(steps.pixels, cmap="gray", vmin=0, vmax=255)
+    why.imshow(heat, cmap="inferno", alpha=0.6, vmin=0, vmax=1)
+    why.set_title("pixels that drove it", fontsize=9)
+    for axis in axes[:4]:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    predicted = int(np.argmax(probabilities))
+    drawn = bars.barh(range(len(class_names)), probabilities, color="#999999")
+    drawn[predicted].set_color(RIGHT_COLOR)
+    bars.set_yticks(range(len(class_names)), class_names, fontsize=8)
+    bars.invert_yaxis()
+    bars.set(xlim=(0, 1), xlabel="probability")
+    bars.set_title(verdict, fontsize=10, color=WRONG_COLOR if "not sure" in verdict else "black")
+    if source:
+        figure.suptitle(source, fontsize=9, x=0.01, ha="left")
+    figure.tight_layout()
+    return figure

@@ -91,18 +91,61 @@ def _flatten_alpha(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def prepare_photo(image: Image.Image) -> np.ndarray:
-    """A photo as Fashion-MNIST pixels: uint8 (28, 28), the article light on a dark ground.
+@dataclass
+class PhotoSteps:
+    """What became of a photo on its way to the model, step by step (`--explain` draws it)."""
 
-    Zalando's steps: trim the edges close to the corners' colour (within 5% of the largest
-    RGB distance); resize the longest edge to 28 keeping the aspect ratio; sharpen; centre
-    on a 28 x 28 canvas of the background colour; negate; 8-bit grayscale. Negation is
-    skipped when the background is already dark, so the article always ends up light.
+    original: np.ndarray  # RGB uint8, the photo at about WORKING_SIZE
+    mask: np.ndarray | None  # bool, the garment found in `original`; None where none was
+    crop: np.ndarray  # RGB uint8: the article, trimmed (background white where masked)
+    pixels: np.ndarray  # uint8 (28, 28): what the model sees
+    segmentation: str  # "grabcut", or "fallback to trimming: <why>"
+
+    @property
+    def segmented(self) -> bool:
+        return self.mask is not None
+
+
+def photo_steps(image: Image.Image, segment: bool = True) -> PhotoSteps:
+    """Find the garment (`fmnist.garment_segmentation`; skipped with segment=False), then
+    Zalando's steps (`zalando_steps`), keeping each step's image."""
+    from fmnist.garment_segmentation import ground_fill, isolate_garment
+
+    original = np.asarray(_flatten_alpha(image))  # uint8 throughout: no float copy
+    mask, how = None, "not asked"
+    article = original
+    if segment:
+        article, mask, how = isolate_garment(original)
+    # A garment cut out of a phone photo is not sharpened: its creases and texture are
+    # already stronger than a product shot's (photos-dev, top-1 with the default model:
+    # 52.8% unsharpened against 49.0% sharpened; docs/models-and-predictions.md).
+    # A cut-out's ground is known (its corners may be sleeves, not ground).
+    ground = None if mask is None else (ground_fill(original, mask),) * 3
+    pixels, crop = zalando_steps(article, sharpen=mask is None, background=ground)
+    return PhotoSteps(original, mask, crop, pixels, how)
+
+
+def prepare_photo(image: Image.Image, segment: bool = True) -> np.ndarray:
+    """A photo as Fashion-MNIST pixels: uint8 (28, 28), the article light on a dark ground
+    (see `photo_steps`)."""
+    return photo_steps(image, segment).pixels
+
+
+def zalando_steps(
+    rgb: np.ndarray, sharpen: bool = True, background=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Zalando's steps on an RGB uint8 array: trim the edges close to the background
+    colour (the corners' unless given; within 5% of the largest RGB distance); resize the
+    longest edge to 28 keeping the aspect ratio; sharpen (unless told not to); centre on a
+    28 x 28 canvas of the background colour; negate; 8-bit grayscale. Negation is skipped
+    when the background is already dark, so the article always ends up light. Returns the
+    28 x 28 pixels and the trimmed article.
     """
-    rgb = np.asarray(_flatten_alpha(image))  # uint8 throughout: no float copy of the photo
     height, width = rgb.shape[:2]
-    corners = rgb[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.int32)
-    background = np.median(corners, axis=0)  # a whole or half number per channel
+    if background is None:
+        corners = rgb[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.int32)
+        background = np.median(corners, axis=0)  # a whole or half number per channel
+    background = np.asarray(background, dtype=np.float64)
     # The distance test in integers: doubled, so the half numbers are whole, and squared,
     # so no square root: the same decision as |rgb - background| > TRIM_DISTANCE, read
     # from one 256-entry table a channel instead of computed pixel by pixel.
@@ -117,23 +160,29 @@ def prepare_photo(image: Image.Image) -> np.ndarray:
     scale = CANVAS / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     article = Image.fromarray(np.ascontiguousarray(rgb)).resize(size, Image.Resampling.LANCZOS)
-    article = article.filter(ImageFilter.UnsharpMask(radius=1, percent=100, threshold=0))
+    if sharpen:
+        article = article.filter(ImageFilter.UnsharpMask(radius=1, percent=100, threshold=0))
     fill = tuple(int(v) for v in background)
     canvas = Image.new("RGB", (CANVAS, CANVAS), fill)
     canvas.paste(article, ((CANVAS - size[0]) // 2, (CANVAS - size[1]) // 2))
     gray = np.asarray(canvas.convert("L"))
     light_background = float(np.mean(background)) > 127
-    return (255 - gray if light_background else gray).astype(np.uint8)
+    return (255 - gray if light_background else gray).astype(np.uint8), rgb
 
 
-def load_photo(path: Path | str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_photo_steps(path: Path | str, max_pixels: int = MAX_PIXELS, segment=True) -> PhotoSteps:
     """Read and prepare one photo file; PhotoError naming the file when it cannot."""
     path = Path(path)
     if path.is_dir():
         raise PhotoError(f"{path}: a folder, not an image file; name the images in it")
     if not path.is_file():
         raise PhotoError(f"{path}: no such file")
-    return prepare_photo(open_photo(path, str(path), max_pixels))
+    return photo_steps(open_photo(path, str(path), max_pixels), segment)
+
+
+def load_photo(path: Path | str, max_pixels: int = MAX_PIXELS, segment=True) -> np.ndarray:
+    """One photo file as the model's 28 x 28 input (see `photo_steps`)."""
+    return load_photo_steps(path, max_pixels, segment).pixels
 
 
 @dataclass
@@ -146,22 +195,38 @@ class Answer:
     probabilities: np.ndarray | None = None
     true_label: int | None = None
     error: str = ""
+    unsure: bool = False  # its top probability is under the model's "not sure" threshold
+    steps: PhotoSteps | None = None  # a photo's way to the 28 x 28 input
+
+    @property
+    def verdict(self) -> str:
+        """The answer in words: the class, or "not sure: looks most like" it."""
+        from fmnist.unsure import verdict
+
+        return verdict(self.top[0][0], self.unsure)
 
     def describe(self, class_names) -> str:
-        """One line: the source, the top classes, the true class when known, and WRONG when
-        the top answer is not it."""
+        """One line: the source, the verdict and the top classes, the true class when
+        known, WRONG when the top class is not it; and a photo's segmentation fallback."""
         top = ", ".join(f"{name} {p:.1%}" for name, p in self.top)
+        line = f"{self.source}: {self.verdict}  ({top})" if self.unsure else f"{self.source}: {top}"
+        if self.steps is not None and not self.steps.segmented:
+            line += f"  [{self.steps.segmentation}]"
         if self.true_label is None:
-            return f"{self.source}: {top}"
+            return line
         truth = class_names[self.true_label]
         verdict = "right" if self.top[0][0] == truth else "WRONG"
-        return f"{self.source}: {top}  (true: {truth}: {verdict})"
+        return f"{line}  (true: {truth}: {verdict})"
 
     def to_dict(self, class_names) -> dict:
         result = {"source": self.source}
         if self.error:
             return {**result, "error": self.error}
+        result["answer"] = self.verdict
+        result["sure"] = not self.unsure
         result["top_k"] = [{"class": name, "probability": round(p, 6)} for name, p in self.top]
+        if self.steps is not None:
+            result["segmentation"] = self.steps.segmentation
         if self.true_label is not None:
             result["true"] = class_names[self.true_label]
             result["correct"] = self.top[0][0] == class_names[self.true_label]
@@ -171,13 +236,16 @@ class Answer:
 class Predictor:
     """Loads a model once and answers for raw pixel arrays or image files."""
 
-    def __init__(self, model, class_names=None):
+    def __init__(self, model, class_names=None, unsure_below: float | None = None):
         import tensorflow as tf
 
         from fmnist.data import CLASS_NAMES
 
         self.model = model
         self.class_names = tuple(class_names or CLASS_NAMES)
+        # Answers whose top probability is under this are "not sure" (fmnist.unsure: chosen
+        # on validation data when the model was trained; None: a model from before it).
+        self.unsure_below = unsure_below
         spec = tf.TensorSpec([None, 28, 28, 1], tf.float32)
         # One traced graph for every batch size: far faster than model.predict per call.
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
@@ -185,7 +253,7 @@ class Predictor:
     @classmethod
     def load(cls, path: Path | str, trust: bool = False) -> Predictor:
         model, info = load_model_with_metadata(path, trust=trust)
-        return cls(model, info.get("class_names"))
+        return cls(model, info.get("class_names"), info.get("unsure_below"))
 
     def probabilities(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """(N, 10) class probabilities for raw pixels (N, 28, 28[, 1]) or one image."""
@@ -200,28 +268,39 @@ class Predictor:
         order = np.argsort(probabilities)[::-1][:k]
         return [(self.class_names[i], float(probabilities[i])) for i in order]
 
-    def answer(self, images, sources, k: int = 3, true_labels=None) -> list[Answer]:
+    def is_unsure(self, probabilities: np.ndarray) -> bool:
+        return self.unsure_below is not None and float(np.max(probabilities)) < self.unsure_below
+
+    def answer(self, images, sources, k: int = 3, true_labels=None, steps=None) -> list[Answer]:
         probabilities = self.probabilities(images)
         trues = true_labels if true_labels is not None else [None] * len(probabilities)
+        steps = steps if steps is not None else [None] * len(probabilities)
         return [
             Answer(
-                s, self._top(p, k), np.asarray(x).reshape(28, 28), p, None if t is None else int(t)
+                s,
+                self._top(p, k),
+                np.asarray(x).reshape(28, 28),
+                p,
+                None if t is None else int(t),
+                unsure=self.is_unsure(p),
+                steps=step,
             )
-            for s, p, x, t in zip(sources, probabilities, images, trues, strict=True)
+            for s, p, x, t, step in zip(sources, probabilities, images, trues, steps, strict=True)
         ]
 
     def predict_files(self, paths, k: int = 3) -> list[Answer]:
         """Answers for image files, in order; an unreadable file gets an Answer with error."""
-        answers, images, readable = [], [], []
+        answers, steps, readable = [], [], []
         for path in paths:
             try:
-                images.append(load_photo(path))
+                steps.append(load_photo_steps(path))
                 readable.append(len(answers))
                 answers.append(None)
             except PhotoError as error:
                 answers.append(Answer(str(path), error=str(error)))
-        if images:
-            found = self.answer(np.stack(images), [str(paths[i]) for i in readable], k)
+        if steps:
+            images = np.stack([s.pixels for s in steps])
+            found = self.answer(images, [str(paths[i]) for i in readable], k, steps=steps)
             for slot, result in zip(readable, found, strict=True):
                 answers[slot] = result
         return answers
@@ -281,8 +360,7 @@ def save_answer_figures(
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for answer in answers[:per_image]:
-        stem = Path(answer.source.replace("[", "-").rstrip("]")).stem
-        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
+        stem = _file_stem(answer.source)
         Image.fromarray(answer.image.astype(np.uint8)).save(out / f"{stem}_28x28.png")
         name, probability = answer.top[0]
         paths += [
@@ -309,3 +387,35 @@ def save_answer_figures(
         )
         paths.append(save_figure(grid, out / "grid.png"))
     return paths
+
+
+def save_explanations(predictor: Predictor, answers: list[Answer], out: Path | str) -> list[Path]:
+    """For each photo's answer: `<name>_explain.png`, its steps, the saliency of the answered
+    class (fmnist.saliency) and the probability bars."""
+    from fmnist.plots import explanation_figure, save_figure
+    from fmnist.saliency import saliency_map
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for answer in answers:
+        if answer.steps is None:
+            continue
+        predicted = int(np.argmax(answer.probabilities))
+        heat = saliency_map(predictor.model, answer.image, predicted)
+        figure = explanation_figure(
+            answer.steps,
+            answer.probabilities,
+            predictor.class_names,
+            heat,
+            f"{answer.verdict} ({answer.top[0][1]:.0%})",
+            answer.source,
+        )
+        paths.append(save_figure(figure, out / f"{_file_stem(answer.source)}_explain.png"))
+    return paths
+
+
+def _file_stem(source: str) -> str:
+    """A file-name-safe stem for an answer's source ("test[3]" -> "test-3")."""
+    stem = Path(source.replace("[", "-").rstrip("]")).stem
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
