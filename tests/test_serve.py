@@ -1,5 +1,6 @@
 """The prediction service: endpoints, every class of bad input, a real server, the page."""
 
+import base64
 import io
 import json
 import os
@@ -86,6 +87,39 @@ def test_predict_files(client):
     assert list(first["probabilities"]) == list(CLASS_NAMES)
     assert sum(first["probabilities"].values()) == pytest.approx(1, abs=1e-5)
     assert np.array(first["pixels"]).shape == (28, 28)
+
+
+def test_explain_shows_a_photo_s_steps_and_the_unsure_verdict(model):
+    unsure = Predictor(model, CLASS_NAMES, unsure_below=0.999)  # untrained: never this sure
+    app = create_app(unsure, {"name": "tiny"}, LIMITS)
+    with TestClient(app) as client:
+        photo = textured_photo()
+        reply = client.post(
+            "/v1/predict?explain=true", files=files(("shirt.png", photo, "image/png"))
+        )
+        assert reply.status_code == 200, reply.text
+        answer = reply.json()["predictions"][0]
+        best = answer["top_k"][0]["class"]
+        assert answer["sure"] is False and answer["answer"] == f"not sure: looks most like {best}"
+        assert answer["segmentation"] == "grabcut"
+        for key in ("photo", "article", "saliency"):
+            url = answer["steps"][key]
+            assert url.startswith("data:image/png;base64,")
+            Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).verify()
+        plain = client.post("/v1/predict", files=files(("shirt.png", photo, "image/png")))
+        assert "steps" not in plain.json()["predictions"][0]  # only when asked
+
+
+def textured_photo() -> bytes:
+    """A dark T-shape on a noisy warm carpet, as PNG."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(120, 230, (200, 160, 3)).astype(np.uint8)
+    pixels[..., 2] //= 3
+    pixels[40:170, 55:105] = (25, 35, 90)
+    pixels[40:80, 25:135] = (25, 35, 90)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def test_predict_json_single_and_batch(client, model):
@@ -307,7 +341,8 @@ def free_port() -> int:
 def server(tmp_path_factory, model):
     """`fmnist serve` as a real process on a free loopback port."""
     folder = tmp_path_factory.mktemp("serve")
-    path = save_model(model, folder / "model.keras", CLASS_NAMES)
+    # never this sure, untrained: every answer is "not sure", as the page must show
+    path = save_model(model, folder / "model.keras", CLASS_NAMES, {"unsure_below": 0.999})
     port = free_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(
@@ -370,9 +405,16 @@ def test_page_uploads_a_photo_and_draws_in_a_browser(server, browser, tmp_path):
         "document.getElementById('result').textContent.includes('%')", timeout=30_000
     )
     result = page.text_content("#result")
+    assert result.startswith("not sure: looks most like ")
     assert any(name in result for name in CLASS_NAMES)
     assert page.locator("#bars .bar").count() == 10
     assert page.text_content("#error") == ""
+    # the photo's steps: the photo, the garment cut out, the 28 x 28 input, the saliency
+    assert page.is_visible("#steps-section")
+    assert page.locator("#steps img").count() == 4
+    assert page.evaluate(
+        "Array.from(document.querySelectorAll('#steps img')).every(i => i.naturalWidth > 0)"
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "serve-upload.png"))
     page.evaluate("document.getElementById('result').textContent = ''")
@@ -394,7 +436,7 @@ def test_page_at_phone_width_replaces_answers_and_refuses_an_empty_drawing(
 ):
     page = browser.new_page(viewport={"width": 360, "height": 740})
     page.goto(server + "/")
-    first, second = page.locator("main > section").all()
+    first, second = page.locator("main > section").all()[:2]
     a, b = first.bounding_box(), second.bounding_box()
     assert b["y"] >= a["y"] + a["height"] and b["width"] > 300  # stacked, full width
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 360  # no sideways scroll

@@ -25,6 +25,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
@@ -40,14 +41,21 @@ from fmnist.service_requests import (
     error_body,
     read_images,
 )
+from fmnist.step_images import data_url, heat_overlay, outlined
+from fmnist.unsure import verdict
 
 DEFAULT_LIMITS = ServiceLimits()  # frozen: safe as a default argument
 
 
-def describe_prediction(predictor: Predictor, source: str, pixels, probabilities, k: int) -> dict:
+def describe_prediction(
+    predictor: Predictor, source: str, pixels, probabilities, k: int, steps=None
+) -> dict:
     order = np.argsort(probabilities)[::-1][:k]
-    return {
+    unsure = predictor.is_unsure(probabilities)
+    described = {
         "source": source,
+        "answer": verdict(predictor.class_names[order[0]], unsure),
+        "sure": not unsure,
         "top_k": [
             {"class": predictor.class_names[i], "probability": float(probabilities[i])}
             for i in order
@@ -56,6 +64,22 @@ def describe_prediction(predictor: Predictor, source: str, pixels, probabilities
             n: float(p) for n, p in zip(predictor.class_names, probabilities, strict=True)
         },
         "pixels": np.asarray(pixels).round().astype(int).tolist(),
+    }
+    if steps is not None:
+        described["segmentation"] = steps.segmentation
+    return described
+
+
+def explain_prediction(predictor: Predictor, steps, pixels, probabilities) -> dict:
+    """A photo's steps as PNG data URLs: the photo with the garment found outlined, the
+    article, and the saliency of the answered class over the 28 x 28 input."""
+    from fmnist.saliency import saliency_map
+
+    heat = saliency_map(predictor.model, pixels, int(np.argmax(probabilities)))
+    return {
+        "photo": data_url(outlined(steps.original, steps.mask)),
+        "article": data_url(steps.crop),
+        "saliency": data_url(heat_overlay(np.asarray(pixels), heat)),
     }
 
 
@@ -142,21 +166,27 @@ def create_app(
         }
 
     @app.post("/v1/predict", openapi_extra=predict_openapi(limits))
-    async def predict(request: Request, top_k: int = limits.default_top_k):
+    async def predict(request: Request, top_k: int = limits.default_top_k, explain: bool = False):
         started = time.perf_counter()
         if not 1 <= top_k <= len(predictor.class_names):
             raise ClientError(422, f"top_k: {top_k} is not in 1-{len(predictor.class_names)}")
         batcher.announce()  # a batch being formed may wait the window for this request
         try:
-            images, sources = await read_images(request, limits)
+            images, sources, steps = await read_images(request, limits)
         except BaseException:
             batcher.withdraw()
             raise
         probabilities = await batcher.predict(images, announced=True)
         results = [
-            describe_prediction(predictor, s, x, p, top_k)
-            for s, x, p in zip(sources, images, probabilities, strict=True)
+            describe_prediction(predictor, s, x, p, top_k, step)
+            for s, x, p, step in zip(sources, images, probabilities, steps, strict=True)
         ]
+        if explain:
+            for result, x, p, step in zip(results, images, probabilities, steps, strict=True):
+                if step is not None:
+                    result["steps"] = await run_in_threadpool(
+                        explain_prediction, predictor, step, x, p
+                    )
         # A JSONResponse of plain values: FastAPI's jsonable_encoder, which walks every one of
         # the 784 pixels of every answer, took a sixth of the service's CPU time.
         return JSONResponse(

@@ -1,7 +1,8 @@
 """What a request to the service may hold, checked and decoded: the limits, the JSON
 errors, the body's size and pace, JSON pixels and uploaded photos.
 
-    >>> images, sources = await read_images(request, ServiceLimits())   # (N, 28, 28), names
+    >>> images, sources, steps = await read_images(request, ServiceLimits())
+    >>> # (N, 28, 28) pixels, names, and each photo's PhotoSteps (None for JSON pixels)
 
 Everything a client can get wrong becomes a `ClientError` (a 4xx with a JSON body and the
 request id), checked in this order: the body's declared and actual size, the content
@@ -21,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
-from fmnist.predict import PhotoError, open_photo, prepare_photo
+from fmnist.predict import PhotoError, PhotoSteps, open_photo, photo_steps
 from fmnist.service_metrics import request_id_var
 
 IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
@@ -121,8 +122,8 @@ def pixels_from_json(payload) -> np.ndarray:
     return pixels
 
 
-def image_from_upload(data: bytes, name: str, content_type: str, max_pixels: int) -> np.ndarray:
-    """A 28 x 28 image from one uploaded file, checked for type, emptiness and size."""
+def image_from_upload(data: bytes, name: str, content_type: str, max_pixels: int) -> PhotoSteps:
+    """One uploaded file's way to a 28 x 28 image, checked for type, emptiness and size."""
     if content_type not in IMAGE_TYPES:
         raise ClientError(415, f"{name}: content type {content_type!r}; send PNG, JPEG or WebP")
     if not data:
@@ -134,18 +135,20 @@ def image_from_upload(data: bytes, name: str, content_type: str, max_pixels: int
         raise ClientError(status, str(error)) from None
     if image.format != IMAGE_TYPES[content_type]:
         raise ClientError(415, f"{name}: declared {content_type} but holds {image.format}")
-    return prepare_photo(image)
+    return photo_steps(image)
 
 
-async def read_images(request, limits: ServiceLimits) -> tuple[np.ndarray, list[str]]:
+async def read_images(request, limits: ServiceLimits) -> tuple[np.ndarray, list[str], list]:
     """The request's images: multipart files, or JSON pixels; parsing and decoding run in
     worker threads, so a large request never holds up the others."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         pixels = await run_in_threadpool(pixels_from_body, await request.body())
         sources = [f"pixels[{i}]" for i in range(len(pixels))]
+        steps = [None] * len(pixels)
     elif content_type == "multipart/form-data":
-        pixels, sources = await images_from_form(request, limits)
+        steps, sources = await images_from_form(request, limits)
+        pixels = np.stack([s.pixels for s in steps]).astype(np.float64)
     else:
         raise ClientError(
             415,
@@ -154,7 +157,7 @@ async def read_images(request, limits: ServiceLimits) -> tuple[np.ndarray, list[
         )
     if len(pixels) > limits.max_images:
         raise ClientError(413, f"{len(pixels)} images; at most {limits.max_images} per request")
-    return pixels, sources
+    return pixels, sources, steps
 
 
 def pixels_from_body(body: bytes) -> np.ndarray:
@@ -186,7 +189,7 @@ async def images_from_form(request, limits: ServiceLimits):
     return images, [name for _, name, _ in files]
 
 
-def decode_uploads(files: list[tuple], limits: ServiceLimits) -> np.ndarray:
+def decode_uploads(files: list[tuple], limits: ServiceLimits) -> list[PhotoSteps]:
     """Every file's header first (type, size, the request's pixel budget), then decoding."""
     total = 0
     for data, name, content_type in files:
@@ -199,7 +202,7 @@ def decode_uploads(files: list[tuple], limits: ServiceLimits) -> np.ndarray:
             raise ClientError(
                 413, f"the request's images hold over {limits.max_request_pixels:,} pixels together"
             )
-    return np.stack([image_from_upload(*f, limits.max_pixels) for f in files]).astype(np.float64)
+    return [image_from_upload(*f, limits.max_pixels) for f in files]
 
 
 def header_pixels(data: bytes, name: str) -> int:
