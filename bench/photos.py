@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from common import write_result  # noqa: E402
 from fmnist.photo_scoring import FOLDER_CLASSES, score_folders  # noqa: E402
-from fmnist.predict import Predictor, load_photo_steps  # noqa: E402
+from fmnist.predict import PLAIN, Predictor, load_photo_steps  # noqa: E402
 from fmnist.run_folder import resolve_model_path  # noqa: E402
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos-dev"
@@ -56,13 +56,14 @@ def main() -> None:
     path, _ = resolve_model_path(args.model)
     predictor = Predictor.load(path)
     threshold = args.threshold if args.threshold is not None else predictor.unsure_below
-    probabilities, seconds, count, fallbacks = {}, 0.0, 0, 0
+    probabilities, seconds, count, fallbacks, plain = {}, 0.0, 0, 0, 0
     for name, files in read_folders(args.photos).items():
         started = time.perf_counter()
         steps = [load_photo_steps(f, segment=not args.no_segment) for f in files]
         seconds += time.perf_counter() - started
         count += len(files)
-        fallbacks += sum(not s.segmented for s in steps)
+        fallbacks += sum(s.fell_back for s in steps)
+        plain += sum(s.segmentation == PLAIN for s in steps)
         probabilities[name] = predictor.probabilities(np.stack([s.pixels for s in steps]))
     score = score_folders(probabilities, threshold)
     print(f"{'folder':<11} {'photos':>6} {'top-1':>7} {'top-3':>7} {'unsure':>7}  most answered")
@@ -82,7 +83,10 @@ def main() -> None:
         f"{1000 * seconds / count:.1f} ms a photo"
     )
     if not args.no_segment:
-        print(f"no garment found (trimming instead) in {fallbacks} of {count} photos")
+        print(
+            f"plain background (trimmed, no GrabCut): {plain} of {count} photos; no garment "
+            f"found (trimmed instead): {fallbacks}"
+        )
     if threshold is not None:
         print(
             f"not sure below {threshold:.3f}: {100 * o['out_of_class_flagged']:.0f}% of "
@@ -95,6 +99,7 @@ def main() -> None:
             "photos": str(args.photos),
             "segment": not args.no_segment,
             "segmentation_fallbacks": fallbacks,
+            "plain_background": plain,
             "preprocess_ms": 1000 * seconds / count,
             **score,
         },

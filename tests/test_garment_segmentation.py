@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image
 
 from fmnist.garment_segmentation import garment_mask, isolate_garment
-from fmnist.predict import photo_steps
+from fmnist.predict import PLAIN, photo_steps, plain_ground
 
 
 def scene(seed=0):
@@ -54,5 +54,17 @@ def test_the_photo_steps_report_segmentation_and_its_fallback():
     assert steps.pixels.shape == (28, 28) and steps.pixels.dtype == np.uint8
     # the shirt (dark on a light carpet) fills the long edge, light on a black ground
     assert steps.pixels[:, 0].max() < 30 and steps.pixels[14, 14] > 100
-    plain = photo_steps(Image.new("RGB", (120, 150), (200, 200, 200)))
-    assert not plain.segmented and plain.segmentation.startswith("fallback to trimming")
+    noise = np.random.default_rng(0).integers(0, 256, (12, 12, 3)).astype(np.uint8)
+    tiny = photo_steps(Image.fromarray(noise))
+    assert not tiny.segmented and tiny.fell_back
+    assert tiny.segmentation == "fallback to trimming: too small to segment"
+
+
+def test_a_product_shot_on_a_plain_ground_is_trimmed_without_grabcut():
+    product = np.full((200, 160, 3), 250, np.uint8)
+    product[30:180, 40:120] = (30, 30, 120)
+    steps = photo_steps(Image.fromarray(product))
+    assert steps.segmentation == PLAIN and not steps.fell_back
+    assert steps.pixels[:, :5].max() <= 5 and steps.pixels[14, 14] > 150  # light on dark
+    carpet, _ = scene(3)
+    assert not plain_ground(carpet)

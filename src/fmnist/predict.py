@@ -27,6 +27,8 @@ TRIM_DISTANCE = 0.05 * 255 * np.sqrt(3)  # 5% of the largest distance in RGB spa
 CANVAS = 28
 MAX_ASPECT = 50  # a photo of a garment is never 50 times wider than tall (strip-image bombs)
 WORKING_SIZE = 256  # photos are shrunk to about this (long edge) before any arithmetic
+PLAIN = "plain background: trimmed"  # segmentation skipped: Zalando's trim suffices
+PLAIN_SHARE = 0.95  # share of the edge pixels that must match the corners for PLAIN
 
 
 class PhotoError(FmnistError):
@@ -99,22 +101,30 @@ class PhotoSteps:
     mask: np.ndarray | None  # bool, the garment found in `original`; None where none was
     crop: np.ndarray  # RGB uint8: the article, trimmed (background white where masked)
     pixels: np.ndarray  # uint8 (28, 28): what the model sees
-    segmentation: str  # "grabcut", or "fallback to trimming: <why>"
+    segmentation: str  # "grabcut", PLAIN, "fallback to trimming: <why>" or "not asked"
 
     @property
     def segmented(self) -> bool:
         return self.mask is not None
 
+    @property
+    def fell_back(self) -> bool:
+        """Segmentation was tried and found nothing plausible: the answer should say so."""
+        return self.segmentation.startswith("fallback")
+
 
 def photo_steps(image: Image.Image, segment: bool = True) -> PhotoSteps:
-    """Find the garment (`fmnist.garment_segmentation`; skipped with segment=False), then
-    Zalando's steps (`zalando_steps`), keeping each step's image."""
+    """Find the garment (`fmnist.garment_segmentation`; skipped on a plain background, where
+    Zalando's trim finds it, and with segment=False), then Zalando's steps
+    (`zalando_steps`), keeping each step's image."""
     from fmnist.garment_segmentation import ground_fill, isolate_garment
 
     original = np.asarray(_flatten_alpha(image))  # uint8 throughout: no float copy
     mask, how = None, "not asked"
     article = original
-    if segment:
+    if segment and plain_ground(original):
+        how = PLAIN
+    elif segment:
         article, mask, how = isolate_garment(original)
     # A garment cut out of a phone photo is not sharpened: its creases and texture are
     # already stronger than a product shot's (photos-dev, top-1 with the default model:
@@ -129,6 +139,17 @@ def prepare_photo(image: Image.Image, segment: bool = True) -> np.ndarray:
     """A photo as Fashion-MNIST pixels: uint8 (28, 28), the article light on a dark ground
     (see `photo_steps`)."""
     return photo_steps(image, segment).pixels
+
+
+def plain_ground(rgb: np.ndarray) -> bool:
+    """Whether the photo's edges are all about one colour, a product shot's: at least
+    PLAIN_SHARE of the outermost pixels within TRIM_DISTANCE of the corners' median colour.
+    There Zalando's trim finds the article as it was made to, at no cost."""
+    corners = rgb[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.float64)
+    ground = np.median(corners, axis=0)
+    edges = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.float64)
+    near = np.sqrt(((edges - ground) ** 2).sum(axis=1)) <= TRIM_DISTANCE
+    return float(near.mean()) >= PLAIN_SHARE
 
 
 def zalando_steps(
@@ -210,7 +231,7 @@ class Answer:
         known, WRONG when the top class is not it; and a photo's segmentation fallback."""
         top = ", ".join(f"{name} {p:.1%}" for name, p in self.top)
         line = f"{self.source}: {self.verdict}  ({top})" if self.unsure else f"{self.source}: {top}"
-        if self.steps is not None and not self.steps.segmented:
+        if self.steps is not None and self.steps.fell_back:
             line += f"  [{self.steps.segmentation}]"
         if self.true_label is None:
             return line
