@@ -193,3 +193,15 @@ def test_command_on_a_folder_is_one_line(tmp_path, model_file):
     result = CliRunner().invoke(main, ["predict", "--model", str(model_file), str(tmp_path)])
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert f"{tmp_path}: a folder, not an image file" in result.output
+
+
+def test_flip_tta_averages_each_answer_with_its_mirror_image():
+    from conftest import built_model
+
+    model = built_model("mlp")
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28)).astype(np.float32)
+    plain = model.predict(images[..., None], verbose=0)
+    mirrored = model.predict(images[:, :, ::-1, None], verbose=0)
+    both = Predictor(model, flip_tta=True).probabilities(images)
+    np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(Predictor(model).probabilities(images), plain, rtol=1e-4, atol=1e-6)

@@ -64,7 +64,8 @@ def test_one_epoch_writes_a_complete_run_folder(tmp_path, tiny):
     from fmnist.predict import Predictor
     from fmnist.unsure import unsure_threshold
 
-    assert read_metadata(run_dir / "model.keras")["unsure_below"] == metrics["unsure_below"]
+    saved = read_metadata(run_dir / "model.keras")
+    assert saved["unsure_below"] == metrics["unsure_below"] and saved["flip_tta"] is False
     predictor = Predictor.load(run_dir / "model.keras")
     splits = make_splits(tiny, config(tmp_path))
     expected = unsure_threshold(predictor.probabilities(splits.val_x), splits.val_y)

@@ -287,10 +287,11 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
     curves, mark the run finished."""
     model, info = load_model_with_metadata(run.model_path)
     model = float32_copy(model, config)
-    unsure = unsure_metadata(model, splits)
+    unsure = unsure_metadata(model, splits, config.tta)
     # Re-saved uncompiled: the optimizer's state (twice the weights' size) only serves resume,
     # which has its own checkpoint.
-    save_model(model, run.model_path, info.get("class_names"), unsure)
+    answers = {"flip_tta": config.tta, **unsure}  # how the model's answers are made
+    save_model(model, run.model_path, info.get("class_names"), answers)
     metrics = {
         "model": config.model,
         "params": model.count_params(),
@@ -324,14 +325,15 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
     return metrics
 
 
-def unsure_metadata(model, splits: Splits) -> dict:
-    """The "not sure" threshold (fmnist.unsure) from the validation split, and the share of
-    validation answers under it; nothing without a validation split."""
+def unsure_metadata(model, splits: Splits, flip_tta: bool) -> dict:
+    """The "not sure" threshold (fmnist.unsure) from the validation split's answers, made
+    as a Predictor will make them, and the share of them under it; nothing without a
+    validation split."""
     from fmnist.predict import Predictor
 
     if len(splits.val_y) == 0:
         return {}
-    probabilities = Predictor(model).probabilities(splits.val_x)
+    probabilities = Predictor(model, flip_tta=flip_tta).probabilities(splits.val_x)
     threshold = unsure_threshold(probabilities, splits.val_y)
     return {
         "unsure_below": round(threshold, 6),
