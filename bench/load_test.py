@@ -49,11 +49,11 @@ def photo_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def multipart(data: bytes) -> bytes:
+def multipart(data: bytes, name: str = "photo.png", content_type: str = "image/png") -> bytes:
     return (
         (
             f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; '
-            f'filename="photo.png"\r\nContent-Type: image/png\r\n\r\n'
+            f'filename="{name}"\r\nContent-Type: {content_type}\r\n\r\n'
         ).encode()
         + data
         + (f"\r\n--{BOUNDARY}--\r\n".encode())
@@ -238,10 +238,17 @@ def main() -> None:
     parser.add_argument("--wrk-seconds", type=float, default=10, help="wrk: time per level.")
     parser.add_argument("--workers", type=int, default=1, help="Service processes.")
     parser.add_argument("--soak", type=int, default=0, help="Then N requests at 8 connections.")
+    parser.add_argument(
+        "--photo", type=Path, help="Send this JPEG or PNG instead of the plain-ground PNG."
+    )
     args = parser.parse_args()
     if not (args.model or args.url):
         parser.error("give --model (to start the services) or --url")
-    body = multipart(photo_bytes())
+    if args.photo:
+        kind = "image/jpeg" if args.photo.suffix.lower() in (".jpg", ".jpeg") else "image/png"
+        body = multipart(args.photo.read_bytes(), args.photo.name, kind)
+    else:
+        body = multipart(photo_bytes())
     results = {}
     if args.url:
         results["as running"] = measure(args.url.rstrip("/"), body, args)
@@ -267,7 +274,11 @@ def main() -> None:
         )
     write_result(
         "load_test",
-        {"payload": "240x300 PNG photo, multipart", "workers": args.workers, **results},
+        {
+            "payload": f"{args.photo}, multipart" if args.photo else "240x300 PNG photo, multipart",
+            "workers": args.workers,
+            **results,
+        },
     )
 
 
