@@ -4,10 +4,14 @@
     >>> predictor.top_k(data.test_images[:2], k=3)
     [[('Ankle boot', 0.98), ('Sneaker', 0.01), ('Sandal', 0.01)], ...]
     >>> answers = predictor.predict_files(["shirt.jpg", "boot.png"])
+    >>> answers[0].verdict, answers[0].steps.segmentation
+    ('not sure: looks most like Shirt', 'grabcut')
 
-A photo goes through the steps Zalando used to make Fashion-MNIST from product photos
-(see `prepare_photo`), so the model sees what it was trained on: a light article on a
-dark ground, 28 x 28, 8-bit grayscale.
+A photo has its garment found (`fmnist.garment_segmentation`, unless its ground is
+plain), then goes through the steps Zalando used to make Fashion-MNIST from product photos
+(see `photo_steps`), so the model sees what it was trained on: a light article on a dark
+ground, 28 x 28, 8-bit grayscale. An answer under the model's threshold is "not sure"
+(`fmnist.unsure`).
 """
 
 from __future__ import annotations
