@@ -115,14 +115,10 @@ def photo_like(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     band = rng.random(n) < 0.25
     width = rng.integers(1, 5, n)
     side = rng.integers(0, 4, n)
-    index = np.arange(SIZE)
-    masks = np.zeros((n, SIZE, SIZE), bool)
-    for s, pick in enumerate(
-        (lambda w: index[None, :, None] < w, lambda w: index[None, :, None] >= SIZE - w)
-        + (lambda w: index[None, None, :] < w, lambda w: index[None, None, :] >= SIZE - w)
-    ):
-        chosen = band & (side == s)
-        masks[chosen] = np.broadcast_to(pick(width[chosen][:, None, None]), masks[chosen].shape)
+    # distance from the chosen side (top, bottom, left, right), under `width`: the band
+    row, col = np.arange(SIZE)[None, :, None], np.arange(SIZE)[None, None, :]
+    inward = np.choose(side[:, None, None], [row, SIZE - 1 - row, col, SIZE - 1 - col])
+    masks = band[:, None, None] & (inward < width[:, None, None])
     level = rng.uniform(0.1, 0.5, (n, 1, 1)) * (1 + 0.5 * _smooth_field(rng, n, 8))
     x = np.where(masks & ~garment, level, x)
 

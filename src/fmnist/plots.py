@@ -243,10 +243,10 @@ def explanation_figure(
     figure, axes = new_figure(
         1, 5, figsize=(14, 3.2), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1.9]}
     )
+    from fmnist.step_images import outlined
+
     photo, crop, seen, why, bars = axes
-    photo.imshow(steps.original)
-    if steps.mask is not None:
-        photo.contour(steps.mask, levels=[0.5], colors=[WRONG_COLOR], linewidths=1.2)
+    photo.imshow(outlined(steps.original, steps.mask))  # the page's outline too
     photo.set_title("photo" + (": garment found" if steps.mask is not None else ""), fontsize=9)
     crop.imshow(steps.crop)
     crop.set_title("article" if steps.mask is not None else steps.segmentation, fontsize=8)
