@@ -17,12 +17,12 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from common import data_dir, write_result  # noqa: E402
-from fmnist.config import resolve_config  # noqa: E402
-from fmnist.evaluate import evaluate_run  # noqa: E402
-from fmnist.models import list_models  # noqa: E402
+from fmnist.evaluation.evaluate import evaluate_run  # noqa: E402
+from fmnist.reports.runs import leaderboard  # noqa: E402
 from fmnist.run_folder import RunFolder, evaluation_of  # noqa: E402
-from fmnist.runs import leaderboard  # noqa: E402
-from fmnist.train import train  # noqa: E402
+from fmnist.training.config import resolve_config  # noqa: E402
+from fmnist.training.models import list_models  # noqa: E402
+from fmnist.training.train import train  # noqa: E402
 
 
 def finished_run(runs_dir: Path, model: str) -> Path | None:

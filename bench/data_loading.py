@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from common import data_dir, write_result
-from fmnist.data import load_dataset
+from fmnist.data.dataset import load_dataset
 
 KERAS = """
 import time, sys

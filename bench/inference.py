@@ -18,10 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from common import data_dir, write_result  # noqa: E402
-from fmnist.data import load_dataset  # noqa: E402
-from fmnist.models import DEFAULT_MODEL  # noqa: E402
+from fmnist.data.dataset import load_dataset  # noqa: E402
 from fmnist.predict import Predictor  # noqa: E402
 from fmnist.run_folder import resolve_model_path  # noqa: E402
+from fmnist.training.models import DEFAULT_MODEL  # noqa: E402
 
 
 def latencies(call, images, count: int) -> np.ndarray:
@@ -54,7 +54,7 @@ def main() -> None:
     if args.model:
         predictor = Predictor.load(resolve_model_path(args.model)[0])
     else:
-        from fmnist.models import create_model
+        from fmnist.training.models import create_model
 
         predictor = Predictor(create_model(DEFAULT_MODEL))
     model = predictor.model

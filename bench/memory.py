@@ -19,8 +19,8 @@ import urllib.request
 from pathlib import Path
 
 from common import data_dir, write_result
-from fmnist.models import DEFAULT_MODEL
 from fmnist.run_folder import RunFolder
+from fmnist.training.models import DEFAULT_MODEL
 from load_test import multipart, photo_bytes, run_level, start_service
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

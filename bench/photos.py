@@ -6,7 +6,7 @@ rates, for a folder laid out like photos-dev (folder names as its README maps th
     python bench/photos.py --model runs/<run> --no-segment          # Zalando's steps alone
 
 "shoes" counts any of Sandal, Sneaker, Ankle boot; hat, shorts and skirt are out of class.
-The share flagged "not sure" uses the model's own threshold (fmnist.unsure), or
+The share flagged "not sure" uses the model's own threshold (fmnist.photos.unsure), or
 --threshold. The photos go through `fmnist predict`'s steps (the garment found first). Writes
 bench/results/photos.json. Photos are for measuring only: nothing here trains on them.
 """
@@ -23,8 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from common import write_result  # noqa: E402
-from fmnist.photo_scoring import FOLDER_CLASSES, score_folders  # noqa: E402
-from fmnist.predict import PLAIN, Predictor, load_photo_steps  # noqa: E402
+from fmnist.photos.prepare import PLAIN, load_photo_steps  # noqa: E402
+from fmnist.photos.scoring import FOLDER_CLASSES, score_folders  # noqa: E402
+from fmnist.predict import Predictor  # noqa: E402
 from fmnist.run_folder import resolve_model_path  # noqa: E402
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos-dev"

@@ -11,7 +11,7 @@
 3. The default recipe (what `fmnist run` trains): its training time to 93.0% test accuracy
    and the ratio to the reference's time (target <= 4).
 
-Both recipes train through fmnist's own loop (`fmnist.train.train`), in the precision asked
+Both recipes train through fmnist's own loop (`fmnist.training.train.train`), in the precision asked
 for (default float32, the path every CPU has); test accuracy is measured every N steps,
 with the recipe's own test-time augmentation, and the measuring is kept off the clock. The
 test set only watches: no recipe chooses anything on it. Writes
@@ -32,11 +32,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from common import data_dir, write_result  # noqa: E402
-from fmnist.config import PRECISIONS, resolve_config  # noqa: E402
-from fmnist.data import load_dataset  # noqa: E402
+from fmnist.data.dataset import load_dataset  # noqa: E402
 from fmnist.machine import flags_line  # noqa: E402
-from fmnist.models import DEFAULT_MODEL, FAST_MODEL, predict_probabilities  # noqa: E402
-from fmnist.train import train  # noqa: E402
+from fmnist.training.config import PRECISIONS, resolve_config  # noqa: E402
+from fmnist.training.models import DEFAULT_MODEL, FAST_MODEL, predict_probabilities  # noqa: E402
+from fmnist.training.train import train  # noqa: E402
 
 DEFAULT_TARGET = 0.93  # the default recipe's accuracy target (issue: >= 93.0% test)
 

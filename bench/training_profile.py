@@ -29,8 +29,8 @@ def child(model_name: str, batch_size: int, steps: int, precision: str) -> None:
     import keras
     import numpy as np
 
-    from fmnist.models import create_model
-    from fmnist.train import dtype_policy
+    from fmnist.training.models import create_model
+    from fmnist.training.train import dtype_policy
 
     keras.utils.set_random_seed(0)
     with dtype_policy(precision):
@@ -61,8 +61,8 @@ def summarize(output: str, steps: int) -> tuple[float, collections.Counter]:
 
 
 def main() -> None:
-    from fmnist.config import PRECISIONS
-    from fmnist.models import DEFAULT_MODEL
+    from fmnist.training.config import PRECISIONS
+    from fmnist.training.models import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)

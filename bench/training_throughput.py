@@ -4,7 +4,7 @@
     python bench/training_throughput.py --models cnn fast_cnn --precision bfloat16
 
 For each model: images/s of plain `model.fit` on float32 arrays as the tutorials call it
-(Adam, the model's batch size, no augmentation, no callbacks), and of `fmnist.train.train`
+(Adam, the model's batch size, no augmentation, no callbacks), and of `fmnist.training.train.train`
 with the model's recipe (augmentation, checkpoints, validation, the run folder), counted
 two ways: the training steps alone, and the whole epoch with validation and checkpoints.
 The first epoch of each includes tracing the training step, for both alike.
@@ -23,11 +23,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from common import data_dir, write_result  # noqa: E402
-from fmnist.config import PRECISIONS, resolve_config  # noqa: E402
-from fmnist.data import load_dataset  # noqa: E402
+from fmnist.data.dataset import load_dataset  # noqa: E402
 from fmnist.machine import flags_line  # noqa: E402
-from fmnist.models import DEFAULT_MODEL, create_model  # noqa: E402
-from fmnist.train import compute_precision, dtype_policy, train  # noqa: E402
+from fmnist.training.config import PRECISIONS, resolve_config  # noqa: E402
+from fmnist.training.models import DEFAULT_MODEL, create_model  # noqa: E402
+from fmnist.training.train import compute_precision, dtype_policy, train  # noqa: E402
 
 
 class StepClock(keras.callbacks.Callback):

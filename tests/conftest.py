@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist import idx
+from fmnist.data import idx
 
 NAMES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -42,7 +42,7 @@ def write_folder(folder: Path, arrays: dict[str, np.ndarray], gzipped: bool = Tr
 
 def built_model(name: str):
     """A registered model, called once so that it is built (exporters need that)."""
-    from fmnist.models import create_model
+    from fmnist.training.models import create_model
 
     model = create_model(name)
     model(np.zeros((1, 28, 28, 1), np.float32))
@@ -62,7 +62,7 @@ def synthetic_dir(tmp_path: Path, arrays) -> Path:
 @pytest.fixture
 def trust_synthetic_md5(monkeypatch, synthetic_dir: Path) -> Path:
     """Make the synthetic files count as the published ones, for cache and mirror logic."""
-    from fmnist import download
+    from fmnist.data import download
 
     md5 = {name: download.md5_file(synthetic_dir / name) for name in NAMES.values()}
     monkeypatch.setattr(download, "MD5", md5)

@@ -6,7 +6,7 @@ import pytest
 from conftest import built_model
 from fmnist import artifacts
 from fmnist.artifacts import ArtifactError, load_model, load_model_with_metadata, save_model
-from fmnist.data import CLASS_NAMES
+from fmnist.data.dataset import CLASS_NAMES
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fmnist.augment import augment, random_erasing, random_flip, random_shift
+from fmnist.training.augment import augment, random_erasing, random_flip, random_shift
 
 
 def images(n=64):

@@ -51,7 +51,7 @@ def test_photo_benchmark_scores_a_folder_laid_out_like_photos_dev(tmp_path):
 
     from conftest import built_model
     from fmnist.artifacts import save_model
-    from fmnist.data import CLASS_NAMES
+    from fmnist.data.dataset import CLASS_NAMES
 
     for folder, count in (("shirt", 2), ("shoes", 1), ("hat", 2)):
         (tmp_path / folder).mkdir()

@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import NAMES, make_arrays, write_folder
-from fmnist import __version__, idx
+from fmnist import __version__
 from fmnist.cli import main
+from fmnist.data import idx
 
 
 def invoke(*args):
@@ -121,7 +122,7 @@ def test_real_data_verify_and_info(real_data_dir):
 
 
 def test_models_lists_every_model_with_parameters():
-    from fmnist.models import list_models
+    from fmnist.training.models import list_models
 
     result = invoke("models")
     assert result.exit_code == 0
@@ -392,3 +393,20 @@ def test_predict_explain_draws_a_photo_s_steps(tiny_run, tmp_path):
     assert answer["segmentation"] == "grabcut" and isinstance(answer["sure"], bool)
     refused = invoke("predict", "--model", tiny_run, "--index", "0", "--explain")
     assert refused.exit_code == 2 and "give image files" in refused.output
+
+
+def test_predict_index_without_an_index_is_a_usage_error(tiny_run):
+    result = invoke("predict", "--model", tiny_run, "--index")
+    assert result.exit_code == 2 and "--index needs at least one test index" in result.output
+
+
+def test_train_and_run_take_the_same_training_options():
+    from fmnist.cli import main
+
+    def options(name):
+        return {o for p in main.commands[name].params for o in p.opts}
+
+    shared = {"--model", "--epochs", "--batch-size", "--lr", "--precision", "--seed", "--config"}
+    assert shared <= options("train") and shared <= options("run")
+    assert options("run") - options("train") == {"--formats"}
+    assert options("train") - options("run") == {"--resume"}

@@ -2,8 +2,14 @@
 
 import pytest
 
-from fmnist.config import ConfigError, TrainConfig, load_config_file, make_config, resolve_config
-from fmnist.models import DEFAULT_MODEL, get_spec
+from fmnist.training.config import (
+    ConfigError,
+    TrainConfig,
+    load_config_file,
+    make_config,
+    resolve_config,
+)
+from fmnist.training.models import DEFAULT_MODEL, get_spec
 
 
 def test_defaults_then_recipe_then_file_then_flags(tmp_path):

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import NAMES, make_arrays, write_folder
-from fmnist import data, idx
-from fmnist.data import CLASS_NAMES, load_dataset, split_train_val
+from fmnist.data import dataset as data
+from fmnist.data import idx
+from fmnist.data.dataset import CLASS_NAMES, load_dataset, split_train_val
 from fmnist.errors import DataError
 
 

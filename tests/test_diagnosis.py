@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from fmnist.cli import main
-from fmnist.diagnosis import RULES, diagnose, format_diagnosis
 from fmnist.errors import FmnistError
+from fmnist.evaluation.diagnosis import RULES, diagnose, format_diagnosis
 from fmnist.run_folder import RunFolder, RunState
 
 NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]

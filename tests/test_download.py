@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from conftest import NAMES
-from fmnist import download
+from fmnist.data import download
 from fmnist.errors import DataError
 
 

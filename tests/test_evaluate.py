@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from fmnist.evaluate import (
+from fmnist.evaluation.evaluate import (
     Evaluation,
     calibration,
     compute_metrics,

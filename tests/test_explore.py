@@ -7,9 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write_folder
-from fmnist import explore
 from fmnist.cli import main
-from fmnist.data import CLASS_NAMES, Dataset, load_dataset
+from fmnist.data import explore
+from fmnist.data.dataset import CLASS_NAMES, Dataset, load_dataset
+from fmnist.run_folder import exploration_paths
 
 
 @pytest.fixture
@@ -92,10 +93,11 @@ def test_command_writes_every_file(tmp_path, arrays):
         main, ["explore", "--data-dir", str(folder), "--out", str(tmp_path / "out")]
     )
     assert result.exit_code == 0, result.output
-    written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == sorted(["stats.json", *explore.FIGURES])
-    for name in explore.FIGURES:
-        assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
+    stats, figures = exploration_paths(tmp_path / "out")
+    written = sorted((tmp_path / "out").iterdir())
+    assert written == sorted([stats, *figures.values()])
+    for path in figures.values():
+        assert path.read_bytes()[:4] == b"\x89PNG"
     assert "balanced: yes" in result.output
 
 

@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from fmnist import idx
+from fmnist.data import idx
 from fmnist.errors import DataError
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fmnist.errors import FmnistError
-from fmnist.models import (
+from fmnist.training.models import (
     as_model_input,
     create_model,
     describe_models,

@@ -10,8 +10,9 @@ from PIL import Image
 from conftest import built_model, make_arrays, write_folder
 from fmnist.artifacts import save_model
 from fmnist.cli import main
-from fmnist.data import CLASS_NAMES
-from fmnist.predict import PhotoError, Predictor, load_photo, prepare_photo
+from fmnist.data.dataset import CLASS_NAMES
+from fmnist.photos.prepare import PhotoError, load_photo, prepare_photo
+from fmnist.predict import Predictor
 
 
 def product_photo(width, height, article=(60, 60, 60), background=(255, 255, 255), margin=0.2):
@@ -167,7 +168,7 @@ def test_command_needs_exactly_one_kind_of_target(model_file):
 def test_real_image_survives_the_photo_round_trip(real_data_dir):
     """A real test image printed as a shop photo (dark on white, larger, padded, JPEG)
     comes back close to the original pixels."""
-    from fmnist.data import load_dataset
+    from fmnist.data.dataset import load_dataset
 
     original = load_dataset("folder", real_data_dir).test_images[1]  # a pullover
     photo = Image.fromarray(255 - original).resize((280, 280), Image.Resampling.BICUBIC)

@@ -7,10 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ARTIFACTS, make_arrays, write_folder
-from fmnist import download
 from fmnist.cli import main
-from fmnist.report import SECTIONS, build_report
-from fmnist.runs import leaderboard
+from fmnist.data import download
+from fmnist.reports.report import SECTIONS, build_report
+from fmnist.reports.runs import leaderboard
 
 EXPECTED_FIGURES = 6 + 2 + 1 + 3  # exploration, curves and calibration, prediction grid, bars
 THUMBNAIL = '<figure class="thumb"><img src="data:image/png;base64,'
@@ -71,6 +71,10 @@ def test_pipeline_writes_every_artifact(pipeline_run):
     assert all(s["ok"] and s["label_agreement"] == 1.0 for s in pipeline["saved"])
     assert all(f["ok"] for f in pipeline["data"]["files"])
     assert len(pipeline["predictions"]) == 15
+    timings = pipeline["timings_s"]  # the report's stage counted, and inside the total
+    assert "report" in timings and timings["total"] >= sum(
+        v for k, v in timings.items() if k != "total"
+    )
     assert "test accuracy" in output and "Report: " in output
     trained_in = json.loads((run_dir / "metrics.json").read_text())["trained_in"]
     assert trained_in in ("float32", "bfloat16") and f"images/s in {trained_in})" in output
@@ -131,8 +135,8 @@ def test_report_confusion_table_counts_match_scikit_learn(pipeline_run):
     from sklearn.metrics import confusion_matrix
 
     from fmnist.artifacts import load_model
-    from fmnist.data import load_dataset
-    from fmnist.models import as_model_input, predict_probabilities
+    from fmnist.data.dataset import load_dataset
+    from fmnist.training.models import as_model_input, predict_probabilities
 
     run_dir, _ = pipeline_run
     data_dir = json.loads((run_dir / "pipeline.json").read_text())["data"]["folder"]
@@ -176,10 +180,10 @@ def test_report_is_reasonably_small(pipeline_run):
 
 def test_leaderboard_reads_finished_and_interrupted_runs(tmp_path, pipeline_run):
     from conftest import make_arrays as arrays_of
-    from fmnist.data import Dataset
+    from fmnist.data.dataset import Dataset
     from fmnist.errors import FmnistError
-    from fmnist.evaluate import evaluate_run
-    from fmnist.train import train
+    from fmnist.evaluation.evaluate import evaluate_run
+    from fmnist.training.train import train
     from test_train import InterruptAfter, config
 
     a = arrays_of(160, 40, seed=3)
@@ -221,13 +225,15 @@ def test_report_and_leaderboard_do_not_load_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys, fmnist.report, fmnist.runs; print('tensorflow' in sys.modules)"
+    code = (
+        "import sys, fmnist.reports.report, fmnist.reports.runs; print('tensorflow' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
 
 
 def test_report_escapes_what_the_run_folder_holds(tmp_path):
-    from fmnist.report import build_report
+    from fmnist.reports.report import build_report
     from fmnist.run_folder import RunFolder, RunState
 
     run = RunFolder.create(tmp_path, "mlp")

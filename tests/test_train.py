@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from conftest import make_arrays
-from fmnist import train as train_module
-from fmnist.callbacks import GapStop, ResumableEarlyStopping, gap_exceeded
-from fmnist.config import ConfigError, resolve_config
-from fmnist.data import Dataset, make_splits
-from fmnist.evaluate import evaluate_run
-from fmnist.models import create_model
+from fmnist.data.dataset import Dataset, make_splits
+from fmnist.evaluation.evaluate import evaluate_run
 from fmnist.run_folder import RunFolder
-from fmnist.train import (
+from fmnist.training import train as train_module
+from fmnist.training.callbacks import GapStop, ResumableEarlyStopping, gap_exceeded
+from fmnist.training.config import ConfigError, resolve_config
+from fmnist.training.models import create_model
+from fmnist.training.train import (
     TrainingInterrupted,
     compute_precision,
     dtype_policy,
@@ -61,8 +61,8 @@ def test_one_epoch_writes_a_complete_run_folder(tmp_path, tiny):
     assert metrics["epochs_run"] == 1 and "evaluation" not in metrics
     # the "not sure" threshold, chosen on the validation split, travels in the model file
     from fmnist.artifacts import read_metadata
+    from fmnist.photos.unsure import unsure_threshold
     from fmnist.predict import Predictor
-    from fmnist.unsure import unsure_threshold
 
     saved = read_metadata(run_dir / "model.keras")
     assert saved["unsure_below"] == metrics["unsure_below"] and saved["flip_tta"] is False
@@ -263,7 +263,7 @@ def test_a_run_that_stops_on_an_error_is_recorded_as_failed(tmp_path, tiny):
     state = json.loads((run_dir / "state.json").read_text())
     assert (state["status"], state["stage"]) == ("failed", "train")
     assert state["error"] == "/runs/x/checkpoints/epoch-0001.keras: no space left on the disk"
-    from fmnist.runs import leaderboard
+    from fmnist.reports.runs import leaderboard
 
     assert leaderboard(tmp_path / "runs")[0]["status"] == "failed (train)"
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.errors import FmnistError
+from fmnist.run_folder import atomic_path
 
 FORMATS = (".keras", ".h5", ".pkl")
 EXPORT_FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
@@ -54,11 +55,6 @@ def model_format(path: Path | str) -> str:
     if suffix not in FORMATS:
         raise ArtifactError(f"{path}: unknown model format {suffix!r}; use {', '.join(FORMATS)}")
     return suffix
-
-
-def temporary_sibling(path: Path) -> Path:
-    """A temporary name beside `path` that keeps its suffix (Keras checks the extension)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
 
 
 @contextlib.contextmanager
@@ -98,12 +94,8 @@ def save_model(model, path: Path | str, class_names=None, metadata: dict | None 
     model_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     info = {"class_names": list(class_names or []), "input": INPUT_CONVENTION, **(metadata or {})}
-    temporary = temporary_sibling(path)
-    try:
+    with atomic_path(path) as temporary:
         _write(model, temporary, info)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 
@@ -201,7 +193,8 @@ def export_model(path: Path | str, format: str, out: Path | str, trust: bool = F
     model = load_model(path, trust=trust)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary, previous = temporary_sibling(out), out.with_name(f".{out.name}.previous")
+    temporary = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")  # may be a folder
+    previous = out.with_name(f".{out.name}.previous")
     model(np.zeros((1, 28, 28, 1), np.float32))  # the ONNX exporter needs a model called once
     try:
         try:

@@ -16,17 +16,19 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.artifacts import convert, verify_models
-from fmnist.config import TrainConfig
-from fmnist.data import Dataset, load_dataset, locate
-from fmnist.download import download, verify_folder
+from fmnist.data.dataset import Dataset, load_dataset, locate
+from fmnist.data.download import download, verify_folder
+from fmnist.data.explore import write_exploration
 from fmnist.errors import DataError, FmnistError
-from fmnist.evaluate import evaluate_run
-from fmnist.explore import write_exploration
+from fmnist.evaluation.evaluate import evaluate_run
 from fmnist.machine import describe_machine
-from fmnist.predict import Predictor, answer_test_images, pick_test_indices, save_answer_figures
-from fmnist.report import write_report
+from fmnist.predict.figures import save_answer_figures
+from fmnist.predict.predictor import Predictor, answer_test_images, pick_test_indices
+from fmnist.reports.report import write_report
 from fmnist.run_folder import RunFolder
-from fmnist.train import create_run_dir, train
+from fmnist.training.config import TrainConfig
+from fmnist.training.photo_learning import learn_photos_if_asked
+from fmnist.training.train import create_run_dir, train
 
 FORMATS = ("keras", "h5", "pkl")
 SAMPLE_PREDICTIONS = 15
@@ -101,6 +103,10 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
         current = "train"
         train(config, data, run_dir=run.path)
         t = stage("train", t)
+        if config.photos:
+            current = "photos"
+            learn_photos_if_asked(run.path, data, echo)
+            t = stage("photos", t)
         current = "evaluate"
         evaluate_run(run.path, data)
         t = stage("evaluate", t)
@@ -111,26 +117,29 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
         predictions = sample_predictions(run, data, config.seed)
         t = stage("predict", t)
         current = "report"
-        finish_pipeline(run, folder, checks, saved, predictions, timings, started)
+        record = pipeline_record(folder, checks, saved, predictions, timings)
+        run.write_pipeline(record)  # the report reads it
+        write_report(run.path)
+        stage("report", t)
+        timings["total"] = round(time.perf_counter() - started, 2)
+        run.write_pipeline(record)  # with the report's own time and the whole total, ...
+        write_report(run.path)  # ... which the page shows as well
     except BaseException as error:
         run.record_failure(current, error)
         raise
-    stage("report", t)
     return run.path
 
 
-def finish_pipeline(run: RunFolder, folder, checks, saved, predictions, timings, started):
-    """The pipeline record (what each stage found) and the report built from the folder."""
-    record = {
+def pipeline_record(folder, checks, saved, predictions, timings) -> dict:
+    """What each stage found: the data's checks, the saved formats, the sample predictions,
+    each stage's time (the same dict, so later stages add theirs), the machine."""
+    return {
         "data": {"folder": str(folder), "files": checks},
         "saved": saved,
         "predictions": predictions,
         "timings_s": timings,
         "environment": describe_machine(),
     }
-    record["timings_s"]["total"] = round(time.perf_counter() - started, 2)
-    run.write_pipeline(record)
-    write_report(run.path)
 
 
 def format_pipeline_summary(run_dir: Path | str) -> str:

@@ -3,16 +3,18 @@
 Callers decide where a figure goes (`save_figure`); nothing here uses pyplot.
 
     >>> fig = training_curves({"accuracy": [...], "val_accuracy": [...], "loss": [...], ...})
-    >>> save_figure(fig, "runs/x/plots/training_curves.png")
+    >>> save_figure(fig, run.curves_path)
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from fmnist.images import outlined
+from fmnist.run_folder import atomic_path
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
 RIGHT_COLOR, WRONG_COLOR = "#1f4e9c", "#b22222"  # blue: right, red: wrong
@@ -29,9 +31,8 @@ def save_figure(figure: Figure, path: Path | str, dpi: int = 110) -> Path:
     """Write `figure` as PNG atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
     return path
 
 
@@ -243,8 +244,6 @@ def explanation_figure(
     figure, axes = new_figure(
         1, 5, figsize=(14, 3.2), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1.9]}
     )
-    from fmnist.step_images import outlined
-
     photo, crop, seen, why, bars = axes
     photo.imshow(outlined(steps.original, steps.mask))  # the page's outline too
     photo.set_title("photo" + (": garment found" if steps.mask is not None else ""), fontsize=9)

@@ -25,6 +25,39 @@ from fmnist.errors import FmnistError, describe_os_error
 
 STATUSES = ("running", "interrupted", "failed", "finished")
 
+# What `fmnist explore` writes into its folder (a run's explore/): statistics and figures.
+EXPLORE_STATS = "stats.json"
+EXPLORATION_FIGURES = {  # file stem -> what it shows (the report's words for it)
+    "first_images": "The first training images",
+    "class_samples": "Samples of each class",
+    "class_distribution": "Class distribution",
+    "class_means": "Mean image of each class",
+    "pixel_histogram": "Pixel histogram",
+    "embedding": "2-D embedding",
+}
+EVALUATION_TABLES = ("confusion_matrix", "confusion_matrix_normalized", "per_class")  # CSV
+EVALUATION_FIGURES = ("confusion_matrix", "misclassified", "reliability")  # PNG, in plots/
+PREDICTION_FIGURES = ("28x28", "prediction", "bars", "explain")  # <image>_<kind>.png
+PREDICTION_GRID = "grid.png"  # every answer with a known class, blue right and red wrong
+
+
+def exploration_paths(folder: Path | str) -> tuple[Path, dict[str, Path]]:
+    """An exploration folder's statistics file and its figures by stem."""
+    folder = Path(folder)
+    return folder / EXPLORE_STATS, {s: folder / f"{s}.png" for s in EXPLORATION_FIGURES}
+
+
+def prediction_path(folder: Path | str, stem: str, kind: str) -> Path:
+    """Where a figure of one answer goes: `<folder>/<stem>_<kind>.png`."""
+    if kind not in PREDICTION_FIGURES:
+        raise ValueError(f"{kind!r} is not one of {', '.join(PREDICTION_FIGURES)}")
+    return Path(folder) / f"{stem}_{kind}.png"
+
+
+def prediction_figures(folder: Path | str, kind: str) -> list[Path]:
+    """The figures of one kind in a predictions folder, by name."""
+    return sorted(Path(folder).glob(f"*_{kind}.png"))
+
 
 @dataclass
 class RunState:
@@ -49,17 +82,25 @@ class RunState:
 
 
 @contextmanager
-def atomic_open(path: Path, newline: str | None = None):
-    """A text stream for `path` that writes a temporary file beside it (`.NAME.tmp`) and
-    renames it into place only once complete; on an error the temporary file goes."""
+def atomic_path(path: Path | str):
+    """The one atomic write: yields a temporary path beside `path` (`.NAME.PID.tmp.SUFFIX`,
+    keeping the suffix, which Keras and Matplotlib read) to write to, and renames it over
+    `path` only once the block completes; on an error the temporary file goes and `path`
+    stays as it was."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
-        with open(temporary, "w", newline=newline) as stream:
-            yield stream
+        yield temporary
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_open(path: Path, newline: str | None = None):
+    """A text stream for `path`, written through `atomic_path`."""
+    with atomic_path(path) as temporary, open(temporary, "w", newline=newline) as stream:
+        yield stream
 
 
 def write_json(path: Path, value) -> None:
@@ -92,6 +133,7 @@ class RunFolder:
     metrics_path = property(lambda self: self.path / "metrics.json")
     model_path = property(lambda self: self.path / "model.keras")
     pipeline_path = property(lambda self: self.path / "pipeline.json")
+    photos_path = property(lambda self: self.path / "photos.json")  # what photo learning did
     report_path = property(lambda self: self.path / "report.html")
     plots = property(lambda self: self.path / "plots")
     curves_path = property(lambda self: self.path / "plots" / "training_curves.png")
@@ -110,6 +152,20 @@ class RunFolder:
     def examples_path(self, split: str) -> Path:
         """The images behind the confusion matrix's cells (evaluate writes, report shows)."""
         return self.path / f"examples_{split}.npz"
+
+    def evaluation_table(self, kind: str, split: str) -> Path:
+        """An evaluation's CSV (one of EVALUATION_TABLES) for `split`."""
+        assert kind in EVALUATION_TABLES, kind
+        return self.path / f"{kind}_{split}.csv"
+
+    def evaluation_figure(self, kind: str, split: str) -> Path:
+        """An evaluation's figure (one of EVALUATION_FIGURES) for `split`."""
+        assert kind in EVALUATION_FIGURES, kind
+        return self.plots / f"{kind}_{split}.png"
+
+    @property
+    def exploration(self) -> tuple[Path, dict[str, Path]]:
+        return exploration_paths(self.explore)
 
     def model_format_path(self, extension: str) -> Path:
         return self.path / f"model.{extension}"
@@ -155,6 +211,9 @@ class RunFolder:
 
     def write_metrics(self, metrics: dict) -> None:
         write_json(self.metrics_path, metrics)
+
+    def read_photos(self) -> dict:
+        return read_json_or_empty(self.photos_path)
 
     def read_pipeline(self) -> dict:
         return read_json_or_empty(self.pipeline_path)
@@ -205,7 +264,8 @@ class RunFolder:
 
 
 def evaluation_of(metrics: dict, split: str) -> dict:
-    """Within a run's metrics, what `fmnist.evaluate.evaluate_run` recorded for `split`, or {}."""
+    """Within a run's metrics, what `fmnist.evaluation.evaluate.evaluate_run` recorded for
+    `split`, or {}."""
     return metrics.get("evaluation", {}).get(split, {})
 
 
@@ -239,3 +299,28 @@ def resolve_model_path(path: Path | str) -> tuple[Path, RunFolder | None]:
             f"e.g. {inside[-1].path}"
         )
     raise FmnistError(f"{path}: no model.keras here; give a run folder or a model file")
+
+
+TRIAL_PREFIX = "trial-"
+
+
+class SweepFolder:
+    """A sweep folder's paths: what `fmnist sweep` writes beside its trials' run folders."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    spec_path = property(lambda self: self.path / "sweep.json")  # the sweep, as run
+    summary_path = property(lambda self: self.path / "summary.json")
+    ray_dir = property(lambda self: self.path / "ray")  # Ray Tune's experiment
+    leaderboard_path = property(lambda self: self.path / "leaderboard.csv")
+    best_config_path = property(lambda self: self.path / "best.toml")
+    parameters_figure = property(lambda self: self.path / "parameters.png")
+
+    def trial_path(self, trial_id: str) -> Path:
+        """A trial's run folder: named after Ray Tune's trial id, so a restore finds it."""
+        return self.path / f"{TRIAL_PREFIX}{trial_id}"
+
+    @staticmethod
+    def trial_id(run_path: Path) -> str:
+        return Path(run_path).name.removeprefix(TRIAL_PREFIX)

@@ -1,0 +1,61 @@
+"""The serve command: the prediction service."""
+
+from __future__ import annotations
+
+import click
+
+from fmnist.cli.common import model_option, shown_option, trust_option, uses_tensorflow
+
+
+@click.command("serve")
+@model_option
+@shown_option("--host", str, "127.0.0.1", "Interface to bind; 0.0.0.0: the network sees it.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, help="TCP port (default: 8000)."
+)
+@shown_option("--max-upload-mb", click.FloatRange(min=0.001), 5.0, "Largest request body accepted.")
+@shown_option(
+    "--max-megapixels", click.FloatRange(min=0.001), 25.0, "Largest image, before decoding."
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="Allow browser pages from this origin (repeatable); CORS is off by default.",
+)
+@shown_option("--workers", click.IntRange(min=1), 1, "Server processes, each with its own model.")
+@click.option(
+    "--batching/--no-batching",
+    default=True,
+    show_default=True,
+    help="Answer concurrent requests with shared model calls.",
+)
+@shown_option("--max-batch", click.IntRange(min=1), 64, "Most images in one model call.")
+@shown_option("--max-wait-ms", click.FloatRange(min=0), 2.0, "A model call's wait for requests.")
+@trust_option
+@uses_tensorflow
+def serve_command(
+    model_path,
+    host,
+    port,
+    max_upload_mb,
+    max_megapixels,
+    cors_origins,
+    workers,
+    batching,
+    max_batch,
+    max_wait_ms,
+    trust_pickle,
+) -> None:
+    """Serve the model over HTTP: POST /v1/predict, a web page at /, API docs at /docs,
+    Prometheus metrics at /metrics."""
+    from fmnist.serving.app import ServiceLimits, serve
+
+    limits = ServiceLimits(
+        max_upload_bytes=int(max_upload_mb * 1e6),
+        max_pixels=int(max_megapixels * 1e6),
+        batching=batching,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+    )
+    serve(model_path, host, port, trust_pickle, limits, cors_origins, workers)

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, confusion, calibration (`evaluate`) and the diagnosis of a run."""

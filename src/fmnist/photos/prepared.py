@@ -1,0 +1,70 @@
+"""Labelled photos prepared once: each photo's 28 x 28 input, cached by its content.
+
+    >>> pixels = prepare_photos(photo_set.files)          # (N, 28, 28) uint8, cached
+    >>> pixels = prepare_photos(paths, workers=1)          # in this process
+
+Learning from photos prepares each exactly as `fmnist predict` does
+(`fmnist.photos.prepare.load_photo_steps`: the garment found, Zalando's steps), so what the
+model learns from is what it is later asked about. A photo's input is cached under the hash
+of its bytes and PREPARATION_VERSION (raise it whenever the steps change), so a renamed or
+copied photo is not prepared again and a changed one is. The photos are prepared on every
+core, in processes of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from fmnist.data.download import default_cache_dir
+from fmnist.photos.prepare import load_photo_steps
+from fmnist.run_folder import atomic_path
+
+PREPARATION_VERSION = 1  # part of every cache key
+
+
+def cache_key(path: Path) -> str:
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
+    return f"v{PREPARATION_VERSION}-{digest}"
+
+
+def photo_cache_dir() -> Path:
+    return default_cache_dir() / "photos"
+
+
+def _prepare_one(path: str) -> np.ndarray:
+    return load_photo_steps(path).pixels
+
+
+def prepare_photos(paths, cache_dir: Path | None = None, workers: int | None = None):
+    """The 28 x 28 inputs of `paths`, (N, 28, 28) uint8, from the cache where it has them;
+    the rest prepared in `workers` processes (default: one per core) and cached."""
+    cache_dir = Path(cache_dir or photo_cache_dir())
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = [Path(p) for p in paths]
+    keys = [cache_key(p) for p in paths]
+    pixels = np.zeros((len(paths), 28, 28), np.uint8)
+    missing = []
+    for row, key in enumerate(keys):
+        cached = cache_dir / f"{key}.npy"
+        try:
+            pixels[row] = np.load(cached)
+        except (OSError, ValueError):  # absent, or damaged: prepared again
+            missing.append(row)
+    workers = workers or os.cpu_count() or 1
+    if missing and workers > 1 and len(missing) > 8:
+        # spawn: a fork of a process that has started TensorFlow's threads can hang
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            prepared = list(pool.map(_prepare_one, [str(paths[r]) for r in missing], chunksize=16))
+    else:
+        prepared = [_prepare_one(str(paths[r])) for r in missing]
+    for row, image in zip(missing, prepared, strict=True):
+        pixels[row] = image
+        with atomic_path(cache_dir / f"{keys[row]}.npy") as temporary:
+            np.save(temporary, image)
+    return pixels

@@ -1,0 +1,196 @@
+"""Ask a trained model about images: arrays of raw pixels, or a user's own photos.
+
+    >>> predictor = Predictor.load("shirts.keras")              # loads once
+    >>> predictor.top_k(data.test_images[:2], k=3)
+    [[('Ankle boot', 0.98), ('Sneaker', 0.01), ('Sandal', 0.01)], ...]
+    >>> answers = predictor.predict_files(["shirt.jpg", "boot.png"])
+    >>> answers[0].verdict, answers[0].steps.segmentation
+    ('not sure: looks most like Shirt', 'grabcut')
+
+A photo is prepared by `fmnist.photos.prepare` (the garment found, Zalando's steps); an
+answer under the model's threshold is "not sure" (`fmnist.photos.unsure`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fmnist.artifacts import load_model_with_metadata
+from fmnist.photos.prepare import PhotoError, PhotoSteps, load_photo_steps
+from fmnist.training.models import answer_probabilities, forward_function
+
+
+@dataclass
+class Answer:
+    """The model's answer for one image (or why there is none)."""
+
+    source: str  # file name, or "test[12]"
+    top: list[tuple[str, float]] = field(default_factory=list)  # best first
+    image: np.ndarray | None = None  # the 28 x 28 pixels the model saw
+    probabilities: np.ndarray | None = None
+    true_label: int | None = None
+    error: str = ""
+    unsure: bool = False  # its top probability is under the model's "not sure" threshold
+    steps: PhotoSteps | None = None  # a photo's way to the 28 x 28 input
+
+    @property
+    def verdict(self) -> str:
+        """The answer in words: the class, or "not sure: looks most like" it."""
+        from fmnist.photos.unsure import verdict
+
+        return verdict(self.top[0][0], self.unsure)
+
+    def describe(self, class_names) -> str:
+        """One line: the source, the verdict and the top classes, the true class when
+        known, WRONG when the top class is not it; and a photo's segmentation fallback."""
+        top = ", ".join(f"{name} {p:.1%}" for name, p in self.top)
+        line = f"{self.source}: {self.verdict}  ({top})" if self.unsure else f"{self.source}: {top}"
+        if self.steps is not None and self.steps.fell_back:
+            line += f"  [{self.steps.segmentation}]"
+        if self.true_label is None:
+            return line
+        truth = class_names[self.true_label]
+        verdict = "right" if self.top[0][0] == truth else "WRONG"
+        return f"{line}  (true: {truth}: {verdict})"
+
+    def to_dict(self, class_names, full: bool = False) -> dict:
+        """The answer as JSON, the one shape the CLI, the pipeline and the service give;
+        `full` adds every class's probability and the 28 x 28 pixels (the service's)."""
+        result = {"source": self.source}
+        if self.error:
+            return {**result, "error": self.error}
+        result["answer"] = self.verdict
+        result["sure"] = not self.unsure
+        result["top_k"] = [{"class": name, "probability": round(p, 6)} for name, p in self.top]
+        if full:
+            result["probabilities"] = {
+                name: round(float(p), 6)
+                for name, p in zip(class_names, self.probabilities, strict=True)
+            }
+            result["pixels"] = np.asarray(self.image).round().astype(int).tolist()
+        if self.steps is not None:
+            result["segmentation"] = self.steps.segmentation
+        if self.true_label is not None:
+            result["true"] = class_names[self.true_label]
+            result["correct"] = self.top[0][0] == class_names[self.true_label]
+        return result
+
+
+class Predictor:
+    """Loads a model once and answers for raw pixel arrays or image files."""
+
+    def __init__(
+        self, model, class_names=None, unsure_below: float | None = None, flip_tta: bool = False
+    ):
+        from fmnist.data import CLASS_NAMES
+
+        self.model = model
+        self.class_names = tuple(class_names or CLASS_NAMES)
+        # Answers whose top probability is under this are "not sure" (fmnist.photos.unsure: chosen
+        # on validation data when the model was trained; None: a model from before it).
+        self.unsure_below = unsure_below
+        # Average each answer with its mirror image's, as the run's test accuracy was
+        # measured (recipes with flip augmentation): photos-dev top-1 55.9% against 53.4%.
+        self.flip_tta = flip_tta
+        self._forward = forward_function(model)
+
+    @classmethod
+    def load(cls, path: Path | str, trust: bool = False) -> Predictor:
+        model, info = load_model_with_metadata(path, trust=trust)
+        return cls(
+            model, info.get("class_names"), info.get("unsure_below"), info.get("flip_tta", False)
+        )
+
+    def probabilities(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """(N, 10) class probabilities for raw pixels (N, 28, 28[, 1]) or one image."""
+        return answer_probabilities(self._forward, images, self.flip_tta, batch_size)[1]
+
+    def top_k(self, images: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
+        return [self._top(p, k) for p in self.probabilities(images)]
+
+    def _top(self, probabilities: np.ndarray, k: int) -> list[tuple[str, float]]:
+        order = np.argsort(probabilities)[::-1][:k]
+        return [(self.class_names[i], float(probabilities[i])) for i in order]
+
+    def is_unsure(self, probabilities: np.ndarray) -> bool:
+        return self.unsure_below is not None and float(np.max(probabilities)) < self.unsure_below
+
+    def answer(self, images, sources, k: int = 3, true_labels=None, steps=None) -> list[Answer]:
+        """Answers for raw pixels, with their sources (and true labels, photo steps)."""
+        return self.answers_for(self.probabilities(images), images, sources, k, true_labels, steps)
+
+    def answers_for(
+        self, probabilities, images, sources, k: int = 3, true_labels=None, steps=None
+    ) -> list[Answer]:
+        """Answers from probabilities already computed (the service's batcher makes them)."""
+        trues = true_labels if true_labels is not None else [None] * len(probabilities)
+        steps = steps if steps is not None else [None] * len(probabilities)
+        return [
+            Answer(
+                s,
+                self._top(p, k),
+                np.asarray(x).reshape(28, 28),
+                p,
+                None if t is None else int(t),
+                unsure=self.is_unsure(p),
+                steps=step,
+            )
+            for s, p, x, t, step in zip(sources, probabilities, images, trues, steps, strict=True)
+        ]
+
+    def predict_files(self, paths, k: int = 3) -> list[Answer]:
+        """Answers for image files, in order; an unreadable file gets an Answer with error."""
+        answers, steps, readable = [], [], []
+        for path in paths:
+            try:
+                steps.append(load_photo_steps(path))
+                readable.append(len(answers))
+                answers.append(None)
+            except PhotoError as error:
+                answers.append(Answer(str(path), error=str(error)))
+        if steps:
+            images = np.stack([s.pixels for s in steps])
+            found = self.answer(images, [str(paths[i]) for i in readable], k, steps=steps)
+            for slot, result in zip(readable, found, strict=True):
+                answers[slot] = result
+        return answers
+
+
+def pick_test_indices(count: int, targets=(), random_count=None, seed: int = 0) -> list[int]:
+    """Test-set indices: `random_count` random ones, or `targets` checked to be in range."""
+    if random_count:
+        return np.random.default_rng(seed).choice(count, size=random_count, replace=False).tolist()
+    try:
+        indices = [int(t) for t in targets]
+    except ValueError:
+        raise ValueError(f"--index takes integers, got {' '.join(map(str, targets))}") from None
+    bad = [i for i in indices if not 0 <= i < count]
+    if bad:
+        raise ValueError(f"test index {bad[0]} is outside 0-{count - 1}")
+    return indices
+
+
+def answer_test_images(predictor: Predictor, data, indices: list[int], k: int = 3) -> list[Answer]:
+    """Answers for test images, with their true labels."""
+    sources = [f"test[{i}]" for i in indices]
+    return predictor.answer(data.test_images[indices], sources, k, data.test_labels[indices])
+
+
+def answer_test_selection(predictor, indices, random_count, seed, k=3, data_dir=None):
+    """Answers for the test images named by index (`indices`) or drawn at random
+    (`random_count`, `seed`), loading the test set from `data_dir` (fmnist.data.dataset's order)."""
+    from fmnist.data.dataset import load_dataset
+
+    data = load_dataset(data_dir=data_dir)
+    picked = pick_test_indices(len(data.test_labels), indices, random_count, seed)
+    return answer_test_images(predictor, data, picked, k)
+
+
+def count_correct(answers: list[Answer], class_names) -> tuple[int, int]:
+    """(right, judged): how many answers with a known true class have it as their top one."""
+    judged = [a for a in answers if a.true_label is not None and a.top]
+    right = sum(a.top[0][0] == class_names[a.true_label] for a in judged)
+    return right, len(judged)

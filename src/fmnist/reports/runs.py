@@ -1,0 +1,207 @@
+"""Many runs at a glance: a leaderboard, and two runs side by side.
+
+>>> rows = leaderboard("runs")          # best first; interrupted runs included
+>>> save_figure(compare_runs("runs/a", "runs/b"), "compare.png")
+>>> found = comparison("runs/a", "runs/b")        # what changed, both diagnoses
+>>> print(format_comparison(found)); write_comparison_page(found, "compare.html")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from fmnist.errors import FmnistError
+from fmnist.evaluation.diagnosis import MARKS, diagnose, plain_cross_entropy
+from fmnist.plots import TRAIN_COLOR, VAL_COLOR, new_figure
+from fmnist.run_folder import RunFolder, evaluation_of, list_runs
+from fmnist.terminal import render_table
+
+
+def run_row(folder: Path | str) -> dict:
+    """One leaderboard row from a run folder's own files."""
+    run = RunFolder(folder)
+    record, metrics, state = run.read_record(), run.read_metrics(), run.read_state()
+    config = record.get("config", {})
+    history = run.read_history()
+    val = evaluation_of(metrics, "val").get("accuracy")
+    if val is None and history.get("val_accuracy"):
+        val = max(history["val_accuracy"])  # an unfinished run: its best epoch so far
+    evaluation = evaluation_of(metrics, "test")
+    test = evaluation.get("accuracy")
+    status = state.status
+    if state.status == "failed" and state.stage:
+        status += f" ({state.stage})"
+    return {
+        "name": run.path.name,
+        "model": config.get("model", "?"),
+        "status": status,
+        "error": state.error,
+        "epochs": state.epochs_done or len(history.get("loss", [])),
+        "max_epochs": config.get("epochs"),
+        "val_accuracy": val,
+        "test_accuracy": test,
+        "test_accuracy_without_tta": evaluation.get("accuracy_without_tta", test),
+        "wall_time_s": metrics.get("wall_time_s", state.train_seconds or None),
+        "params": metrics.get("params"),
+        "date": record.get("created", ""),
+    }
+
+
+def format_run_summary(run_dir: Path | str) -> str:
+    """Two lines on a finished run: its accuracy, how training went, where it is."""
+    run = RunFolder(run_dir)
+    m = run.read_metrics()
+    test, val = evaluation_of(m, "test"), evaluation_of(m, "val")
+    accuracy = f"{test['accuracy']:.4f}" if test else "not evaluated"
+    if test.get("tta"):
+        accuracy += f" with flip TTA ({test['accuracy_without_tta']:.4f} without)"
+    validation = f"{val['accuracy']:.4f}" if val else "-"
+    return (
+        f"\n{m['model']}: test accuracy {accuracy}  (validation {validation}, best epoch "
+        f"{m['best_epoch']} of {m['epochs_run']}, stopped by {m['stopped_by']}, "
+        f"{m['wall_time_s']:.0f}s, {m['train_images_per_s']:.0f} images/s in "
+        f"{m.get('trained_in', 'float32')})\nRun folder: {run_dir}"
+    )
+
+
+def leaderboard(runs_dir: Path | str = "runs") -> list[dict]:
+    """Every run under `runs_dir`, best test accuracy first; unfinished runs last."""
+    rows = [run_row(run.path) for run in list_runs(runs_dir)]
+    return sorted(
+        rows,
+        key=lambda r: (
+            r["test_accuracy"] is None,
+            -(r["test_accuracy"] or 0),
+            -(r["val_accuracy"] or 0),
+        ),
+    )
+
+
+def format_leaderboard(rows: list[dict]) -> str:
+    def pct(value):
+        return "-" if value is None else f"{100 * value:.2f}%"
+
+    header = ["#", "run", "model", "status", "epochs", "val acc", "test acc", "no TTA", "time"]
+    table = [
+        [
+            rank,
+            r["name"],
+            r["model"],
+            r["status"],
+            f"{r['epochs']}/{r['max_epochs']}" if r["max_epochs"] else r["epochs"],
+            pct(r["val_accuracy"]),
+            pct(r["test_accuracy"]),
+            pct(r["test_accuracy_without_tta"]),
+            "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.0f}s",
+            "-" if r["params"] is None else f"{r['params']:,}",
+            r["date"][:16],
+        ]
+        for rank, r in enumerate(rows, start=1)
+    ]
+    return render_table([*header, "params", "date"], table, numeric={0, 4, 5, 6, 7, 8, 9})
+
+
+def loss_series(history: dict, config: dict, validation: bool) -> tuple[list, str]:
+    """The loss to compare runs on: plain cross-entropy where the run has it (so a run with
+    label smoothing is not made to look worse), else the loss it trained with."""
+    plain = plain_cross_entropy(history, config, validation)
+    if plain is not None:
+        return plain, "cross-entropy"
+    return history.get(("val_" if validation else "") + "loss", []), "loss as trained"
+
+
+def compare_runs(first: Path | str, second: Path | str) -> Figure:
+    """Both runs' accuracy and plain cross-entropy per epoch on one figure (solid:
+    validation, dashed: training)."""
+    figure, axes = new_figure(1, 2, figsize=(12, 4.5))
+    loss_kinds = set()
+    for folder, color in ((Path(first), TRAIN_COLOR), (Path(second), VAL_COLOR)):
+        run = RunFolder(folder)
+        history, config = run.read_history(), run.read_record().get("config", {})
+        if not history:
+            raise FmnistError(f"{folder}: no training history (not a run folder?)")
+        epochs = range(1, len(history["loss"]) + 1)
+        for validation, style, what in ((False, "--", "training"), (True, "-", "validation")):
+            accuracy = history.get(("val_" if validation else "") + "accuracy")
+            loss, kind = loss_series(history, config, validation)
+            loss_kinds.add(kind)
+            label = f"{folder.name} {what}"
+            if accuracy:
+                axes[0].plot(epochs, accuracy, style + ".", color=color, alpha=0.8, label=label)
+            if loss:
+                axes[1].plot(epochs, loss, style + ".", color=color, alpha=0.8, label=label)
+    loss_title = " / ".join(sorted(loss_kinds)).capitalize()
+    for axis, title in ((axes[0], "Accuracy"), (axes[1], loss_title)):
+        axis.set(title=title, xlabel="epoch", ylabel=title.lower())
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def config_changes(first: Path | str, second: Path | str) -> list[list]:
+    """The settings whose values differ between two runs: [setting, first, second]."""
+    import json
+
+    a = RunFolder(first).read_record().get("config", {})
+    b = RunFolder(second).read_record().get("config", {})
+    skip = {"name", "runs_dir"}  # where a run lives, not how it trained
+    return [
+        [key, json.dumps(a.get(key)), json.dumps(b.get(key))]
+        for key in dict.fromkeys([*a, *b])
+        if key not in skip and a.get(key) != b.get(key)
+    ]
+
+
+def comparison(first: Path | str, second: Path | str) -> dict:
+    """Both runs' rows, diagnoses and what changed between their configs."""
+    rows = [run_row(first), run_row(second)]
+    findings = [diagnose(first), diagnose(second)]
+    questions = [
+        [a["question"], a["verdict"], a["answer"], b["verdict"], b["answer"]]
+        for a, b in zip(*findings, strict=True)
+    ]
+    return {"runs": rows, "changes": config_changes(first, second), "questions": questions}
+
+
+def format_comparison(found: dict) -> str:
+    """A `comparison`: what changed and how each run was diagnosed, for the terminal."""
+    a, b = (r["name"] for r in found["runs"])
+    changes = render_table(
+        ["setting", a, b], found["changes"] or [["(none)", "", ""]], title="Config changes:"
+    )
+
+    def short(verdict: str, answer: str) -> str:
+        return f"{MARKS[verdict]} {answer if len(answer) <= 70 else answer[:69] + '…'}"
+
+    diagnosis = render_table(
+        ["question", a, b],
+        [[q, short(va, aa), short(vb, ab)] for q, va, aa, vb, ab in found["questions"]],
+        title="Diagnosis (fmnist report RUN --diagnose: in full):",
+    )
+    board = format_leaderboard(found["runs"])
+    return "\n".join([board, "", changes, "", diagnosis])
+
+
+def write_comparison_page(found: dict, out: Path | str, figure_path=None) -> Path:
+    """A `comparison` as a small self-contained HTML page: both runs' figures, what
+    changed, both diagnoses."""
+    from markupsafe import Markup
+
+    from fmnist.reports.report import STYLE, percent, picture, template
+    from fmnist.run_folder import atomic_open
+
+    context = {
+        "style": Markup(STYLE),
+        **found,
+        "percent": percent,
+        "curves": picture(Path(figure_path), "Training curves of both runs")
+        if figure_path
+        else {"data": None, "alt": "Training curves"},
+    }
+    out = Path(out)
+    with atomic_open(out) as stream:
+        stream.write(template("compare.j2").render(context) + "\n")
+    return out

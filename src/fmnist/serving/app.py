@@ -1,0 +1,303 @@
+"""The prediction service: FastAPI on uvicorn, and a web page to try the model.
+
+    $ fmnist serve --model runs/x            # http://127.0.0.1:8000/ , API docs at /docs
+    >>> app = create_app(Predictor.load("shirts.keras"))   # for tests or other servers
+
+Endpoints: POST /v1/predict (image files as multipart, or JSON pixels), GET /v1/model,
+GET /healthz, GET /readyz (ready once the model has answered a warm-up call), GET /metrics
+(Prometheus), GET /docs (Swagger UI, served from the package: no network), GET / (the
+page). Every bad request gets a 4xx answer with a JSON body {"error": {"status",
+"message"}, "request_id"}; the body size is checked before anything is parsed, image
+dimensions (each, and all of a request's together) before anything is decoded, and
+decoding runs off the event loop. Concurrent requests share model calls
+(`fmnist.serving.batcher`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+
+from fmnist.images import data_url, outlined
+from fmnist.photos.step_images import heat_overlay
+from fmnist.predict.predictor import Predictor
+from fmnist.run_folder import RunFolder, evaluation_of, resolve_model_path
+from fmnist.serving.batcher import RequestBatcher
+from fmnist.serving.docs import add_docs, predict_openapi
+from fmnist.serving.metrics import RequestObserver, ServiceMetrics, request_id_var
+from fmnist.serving.requests import (
+    BodyLimit,
+    ClientError,
+    ServiceLimits,
+    error_body,
+    read_images,
+)
+
+DEFAULT_LIMITS = ServiceLimits()  # frozen: safe as a default argument
+
+
+def explain_prediction(predictor: Predictor, steps, pixels, probabilities) -> dict:
+    """A photo's steps as PNG data URLs: the photo with the garment found outlined, the
+    article, and the saliency of the answered class over the 28 x 28 input."""
+    from fmnist.predict.saliency import saliency_map
+
+    heat = saliency_map(predictor.model, pixels, int(np.argmax(probabilities)))
+    return {
+        "photo": data_url(outlined(steps.original, steps.mask)),
+        "article": data_url(steps.crop),
+        "saliency": data_url(heat_overlay(np.asarray(pixels), heat)),
+    }
+
+
+def page_html() -> str:
+    return resources.files("fmnist.serving").joinpath("static/index.html").read_text()
+
+
+def create_app(
+    predictor: Predictor,
+    info: dict | None = None,
+    limits: ServiceLimits = DEFAULT_LIMITS,
+    cors_origins=(),
+    load_seconds: float | None = None,
+):
+    """The FastAPI application around a loaded predictor."""
+    info = {"name": "model", **(info or {})}
+    metrics = ServiceMetrics()
+    if load_seconds is not None:
+        metrics.model_load.set(load_seconds)
+    batcher = RequestBatcher(
+        predictor.probabilities,
+        max_batch=limits.max_batch if limits.batching else 1,
+        max_wait_ms=limits.max_wait_ms if limits.batching else 0,
+        on_batch=metrics.observe_batch,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await warm_up(app)
+        yield
+        await batcher.close()
+
+    app = FastAPI(
+        title="fmnist prediction service",
+        version=info.get("fmnist_version", "1"),
+        description="Fashion-MNIST classification: send images, get class probabilities.",
+        docs_url=None,  # served from the package by add_docs: no CDN
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.predictor, app.state.batcher, app.state.ready = predictor, batcher, False
+
+    async def warm_up(app):
+        """The first model call through the batcher; /readyz says ready only after it."""
+        await batcher.predict(np.zeros((1, 28, 28)))
+        app.state.ready = True
+        metrics.ready.set(1)
+
+    add_error_handlers(app)
+    add_docs(app)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        return page_html()
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "alive", "request_id": request_id_var.get()}
+
+    @app.get("/readyz")
+    async def readyz():
+        if not app.state.ready:
+            return JSONResponse(error_body(503, "warming up: the model has not answered yet"), 503)
+        return {"status": "ready", "model": info["name"], "request_id": request_id_var.get()}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus():
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    @app.get("/v1/model")
+    async def model_info():
+        return {
+            **info,
+            "classes": list(predictor.class_names),
+            "input": {
+                "files": "PNG, JPEG or WebP photos, preprocessed as Fashion-MNIST was made",
+                "json": '{"pixels": 28x28 or Nx28x28 numbers 0-255, article light on dark}',
+                "max_upload_bytes": limits.max_upload_bytes,
+                "max_pixels": limits.max_pixels,
+                "max_request_pixels": limits.max_request_pixels,
+                "max_images": limits.max_images,
+            },
+        }
+
+    @app.post("/v1/predict", openapi_extra=predict_openapi(limits))
+    async def predict(request: Request, top_k: int = limits.default_top_k, explain: bool = False):
+        started = time.perf_counter()
+        if not 1 <= top_k <= len(predictor.class_names):
+            raise ClientError(422, f"top_k: {top_k} is not in 1-{len(predictor.class_names)}")
+        batcher.announce()  # a batch being formed may wait the window for this request
+        try:
+            images, sources, steps = await read_images(request, limits)
+        except BaseException:
+            batcher.withdraw()
+            raise
+        probabilities = await batcher.predict(images, announced=True)
+        answers = predictor.answers_for(probabilities, images, sources, top_k, steps=steps)
+        results = [a.to_dict(predictor.class_names, full=True) for a in answers]
+        if explain:
+            for result, x, p, step in zip(results, images, probabilities, steps, strict=True):
+                if step is not None:
+                    result["steps"] = await run_in_threadpool(
+                        explain_prediction, predictor, step, x, p
+                    )
+        # A JSONResponse of plain values: FastAPI's jsonable_encoder, which walks every one of
+        # the 784 pixels of every answer, took a sixth of the service's CPU time.
+        return JSONResponse(
+            {
+                "model": info["name"],
+                "predictions": results,
+                "time_ms": round(1000 * (time.perf_counter() - started), 2),
+                "request_id": request_id_var.get(),
+            }
+        )
+
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(BodyLimit, limit=limits.max_upload_bytes, timeout_s=limits.body_timeout_s)
+    app.add_middleware(RequestObserver, metrics=metrics)  # outermost: sees every answer
+    app.state.metrics = metrics
+    return app
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error a client can cause as a JSON 4xx with the request id; never a 5xx."""
+
+    @app.exception_handler(ClientError)
+    async def client_error(request, error: ClientError):
+        return JSONResponse(error_body(error.status, error.message), status_code=error.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, error: HTTPException):
+        return JSONResponse(error_body(error.status_code, str(error.detail)), error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, error: RequestValidationError):
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3]
+        )
+        return JSONResponse(error_body(422, problems), status_code=422)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request, error):  # nobody to answer; no traceback in the log
+        return Response(status_code=400)
+
+
+def model_details(path: Path, run: RunFolder | None = None) -> dict:
+    """What /v1/model tells about a model: its name and, from a run folder, test metrics."""
+    from fmnist import __version__
+
+    holder = RunFolder(path.parent)  # a folder's kept model is named after the folder
+    details = {
+        "name": holder.path.name if path == holder.model_path else path.stem,
+        "file": path.name,
+        "fmnist_version": __version__,
+    }
+    metrics = run.read_metrics() if run else {}
+    if metrics:
+        test = evaluation_of(metrics, "test")
+        details["metrics"] = {
+            "model": metrics.get("model"),
+            "params": metrics.get("params"),
+            "test_accuracy": test.get("accuracy"),  # with the run's TTA, if it has it
+            "test_accuracy_without_tta": test.get("accuracy_without_tta", test.get("accuracy")),
+            "test_loss": test.get("loss"),
+            "val_accuracy": evaluation_of(metrics, "val").get("accuracy"),
+        }
+    return details
+
+
+SERVE_ENV = "FMNIST_SERVE"  # what each worker process of `--workers N` builds its app from
+
+
+def load_app(path, trust=False, limits=DEFAULT_LIMITS, cors_origins=()) -> FastAPI:
+    """Load the model and build the app (each worker process does this for itself)."""
+    path, run = resolve_model_path(path)
+    started = time.perf_counter()
+    predictor = Predictor.load(path, trust=trust)
+    seconds = time.perf_counter() - started
+    return create_app(predictor, model_details(path, run), limits, cors_origins, seconds)
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn's app factory for worker processes: the settings come through SERVE_ENV."""
+    import os
+
+    settings = json.loads(os.environ[SERVE_ENV])
+    limits = ServiceLimits(**settings["limits"])
+    return load_app(settings["path"], settings["trust"], limits, tuple(settings["cors"]))
+
+
+def serve(
+    path: Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    trust: bool = False,
+    limits: ServiceLimits = DEFAULT_LIMITS,
+    cors_origins=(),
+    workers: int = 1,
+) -> None:
+    """Serve until interrupted; on Ctrl-C or SIGTERM, requests in flight are finished
+    first (up to 10 s). With `workers` > 1, that many processes share the port, each with
+    its own model, batcher and metrics."""
+    import dataclasses
+    import logging
+    import os
+
+    import uvicorn
+
+    from fmnist.serving.http import event_loop, json_error_protocol
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    options = dict(
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,  # RequestObserver logs each request, with its id
+        timeout_graceful_shutdown=10,
+        http=json_error_protocol(),
+        loop=event_loop(),
+    )
+    if workers > 1:
+        resolve_model_path(path)  # a wrong path fails here, not in every worker
+        os.environ[SERVE_ENV] = json.dumps(
+            {
+                "path": str(path),
+                "trust": trust,
+                "limits": dataclasses.asdict(limits),
+                "cors": list(cors_origins),
+            }
+        )
+        uvicorn.run(
+            "fmnist.serving.app:app_from_environment", factory=True, workers=workers, **options
+        )
+    else:
+        uvicorn.run(load_app(path, trust, limits, cors_origins), **options)

@@ -1,0 +1,1 @@
+"""Sweeps on Ray Tune: the sweep file (`spec`), the runner, one trial, the results."""

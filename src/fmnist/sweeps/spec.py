@@ -1,0 +1,215 @@
+"""The sweep file: which recipe, which search space, which metric, what budget.
+
+    >>> spec = load_sweep("examples/sweep.toml")
+    >>> spec.model, spec.trials, spec.space["learning_rate"]     # ("mlp", 2, Range(...))
+
+A TOML (or YAML/JSON) file, checked strictly before anything starts, every error one line
+naming the key:
+
+    model = "mlp"
+    trials = 2            # samples of the space
+    epochs = 1            # per trial (ASHA may stop a trial sooner)
+    [config]              # fixed TrainConfig values for every trial
+    batch_size = 128
+    [space]               # TrainConfig fields, or model_args.NAME for the model's builder
+    learning_rate = { loguniform = [0.0005, 0.005] }
+    dropout = { uniform = [0.1, 0.5] }
+    batch_size = { choice = [128, 256] }
+
+Ray-free and TensorFlow-free: the sweep command checks the file before it starts Ray.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fmnist.training.config import ConfigError, TrainConfig, load_config_file, resolve_config
+
+DISTRIBUTIONS = ("choice", "grid", "uniform", "loguniform", "randint")
+METRICS = {"val_accuracy": "max", "val_loss": "min"}  # never the test set
+# Set by the sweep itself: a trial's epochs, where it runs and which data it reads.
+RESERVED = ("epochs", "runs_dir", "name", "data_dir", "model")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    kind: str  # one of DISTRIBUTIONS
+    values: tuple  # choice/grid: the values; ranges: (low, high)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    model: str  # a name from `fmnist models`: the recipe every trial starts from
+    trials: int = 4  # samples of the space (with grid values: samples of each grid point)
+    epochs: int = 3  # per trial; ASHA may stop a poor trial sooner
+    metric: str = "val_accuracy"  # val_accuracy (max) or val_loss (min): validation only
+    time_limit_s: float | None = None  # the whole sweep's budget; None: no limit
+    grace_period: int = 1  # ASHA: epochs every trial gets before it may be stopped
+    reduction_factor: int = 2  # ASHA: keep the best 1/reduction_factor at each rung
+    max_concurrent: int | None = None  # trials at once; None: as many as the CPUs allow
+    cpus_per_trial: float = 1.0  # one trial per core by default
+    gpus_per_trial: float = 0.0  # fractions share a GPU
+    seed: int = 0  # seeds the sampling of the space
+    config: dict = field(default_factory=dict)  # fixed TrainConfig values for every trial
+    space: dict = field(default_factory=dict)  # key -> Distribution
+
+    @property
+    def mode(self) -> str:
+        return METRICS[self.metric]
+
+
+def check_distribution(key: str, value) -> Distribution:
+    where = f"space.{key}"
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ConfigError(f"{where}: expected one of {{ {' | '.join(DISTRIBUTIONS)} = [...] }}")
+    ((kind, values),) = value.items()
+    if kind not in DISTRIBUTIONS:
+        raise ConfigError(f"{where}: unknown distribution {kind!r}; use {', '.join(DISTRIBUTIONS)}")
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"{where}.{kind}: expected a non-empty list")
+    if kind in ("choice", "grid"):
+        return Distribution(kind, tuple(values))
+    if len(values) != 2 or not all(isinstance(v, int | float) for v in values):
+        raise ConfigError(f"{where}.{kind}: expected [low, high], got {values!r}")
+    low, high = values
+    if not low < high:
+        raise ConfigError(f"{where}.{kind}: empty range [{low}, {high}] (low must be below high)")
+    if kind == "loguniform" and low <= 0:
+        raise ConfigError(f"{where}.loguniform: the range must be positive, got {low}")
+    return Distribution(kind, (low, high))
+
+
+def flatten_space(space: dict) -> dict:
+    """TOML reads `model_args.width = {...}` as a nested table: back to "model_args.width"."""
+    flat = dict(space)
+    nested = flat.pop("model_args", None)
+    if isinstance(nested, dict):
+        flat.update({f"model_args.{name}": value for name, value in nested.items()})
+    elif nested is not None:
+        flat["model_args"] = nested  # refused by the key check below
+    return flat
+
+
+def check_space_key(key: str, model: str) -> None:
+    """A TrainConfig field, or model_args.NAME where NAME is an argument of the builder."""
+    from fmnist.training.models import get_spec
+
+    if key.startswith("model_args."):
+        name = key.removeprefix("model_args.")
+        arguments = inspect.signature(get_spec(model).build).parameters
+        if name not in arguments:
+            known = ", ".join(arguments) or "none"
+            raise ConfigError(f"space.{key}: {model} has no argument {name!r} (it has: {known})")
+        return
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    if key in RESERVED or key not in fields:
+        hint = "set by the sweep" if key in RESERVED else "not a TrainConfig field"
+        raise ConfigError(f"space.{key}: {hint}; sweep TrainConfig fields or model_args.NAME")
+
+
+def check_metric(metric) -> str:
+    if metric not in METRICS:
+        why = " (the test set never chooses a model)" if "test" in str(metric) else ""
+        raise ConfigError(f"metric: {metric!r} is not one of {', '.join(METRICS)}{why}")
+    return metric
+
+
+def parse_sweep(values: dict, source: str = "sweep file") -> SweepSpec:
+    """A checked SweepSpec from the file's values."""
+    known = {f.name for f in dataclasses.fields(SweepSpec)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(
+                f"{source}: unknown key {key!r}; known keys: {', '.join(sorted(known))}"
+            )
+    if "model" not in values:
+        raise ConfigError(f"{source}: model: missing (the recipe every trial starts from)")
+    spec = SweepSpec(**values)
+    check_metric(spec.metric)
+    for key in ("trials", "epochs", "grace_period", "reduction_factor"):
+        value = getattr(spec, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{key}: expected a whole number of at least 1, got {value!r}")
+    if spec.reduction_factor < 2:
+        raise ConfigError(f"reduction_factor: must be at least 2, got {spec.reduction_factor}")
+    space = flatten_space(spec.space)
+    space = {key: check_distribution(key, value) for key, value in space.items()}
+    for key in space:
+        check_space_key(key, spec.model)
+    for key in spec.config:
+        if key in RESERVED:
+            raise ConfigError(f"config.{key}: set by the sweep, not per trial")
+    trial_config(spec, {key: first_value(d) for key, d in space.items()}, "runs")  # checks
+    return dataclasses.replace(spec, space=space)
+
+
+def first_value(distribution: Distribution):
+    """A value the distribution can take, of the type it samples (a range samples floats,
+    randint whole numbers): what the file check builds a trial config with."""
+    low = distribution.values[0]
+    if distribution.kind in ("uniform", "loguniform"):
+        return float(low)
+    return int(low) if distribution.kind == "randint" else low
+
+
+def trial_config(spec: SweepSpec, params: dict, runs_dir: str, data_dir=None, name=None):
+    """The TrainConfig of one trial: the recipe, the fixed config, the sampled values."""
+    values = dict(spec.config)
+    model_args = dict(values.pop("model_args", {}))
+    for key, value in params.items():
+        if key.startswith("model_args."):
+            model_args[key.removeprefix("model_args.")] = value
+        else:
+            values[key] = value
+    config = resolve_config(
+        model=spec.model, epochs=spec.epochs, runs_dir=runs_dir, name=name, data_dir=data_dir
+    )
+    merged = {**dataclasses.asdict(config), **values}
+    merged["model_args"] = {**config.model_args, **model_args}
+    from fmnist.training.config import make_config
+
+    return make_config(merged)
+
+
+def load_sweep(path: Path | str) -> SweepSpec:
+    """Read and check a sweep file."""
+    return parse_sweep(load_config_file(path), str(path))
+
+
+def load_repeat(path: Path | str) -> SweepSpec:
+    """What `fmnist sweep --repeat N` trains N times: a sweep file without a space, or a
+    training config file (the best config a sweep writes, say)."""
+    values = load_config_file(path)
+    if "space" in values or "trials" in values:
+        spec = parse_sweep(values, str(path))
+        if spec.space:
+            raise ConfigError(f"{path}: space: --repeat trains one config; remove the space")
+        return spec
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ConfigError(f"{path}: unknown config key {unknown[0]!r}")
+    model = values.get("model", TrainConfig.model)
+    epochs = values.get("epochs") or resolve_config(model=model).epochs
+    fixed = {k: v for k, v in values.items() if k not in RESERVED}
+    return parse_sweep({"model": model, "epochs": epochs, "config": fixed}, str(path))
+
+
+def config_toml(config: TrainConfig) -> str:
+    """A TrainConfig as a TOML file for `fmnist train --config`, without where it ran."""
+    import json
+
+    lines = ["# The best trial of a sweep: fmnist train --config THIS_FILE"]
+    tables = []
+    for key, value in dataclasses.asdict(config).items():
+        if value is None or key in ("runs_dir", "name", "data_dir"):
+            continue
+        if isinstance(value, dict):
+            if value:
+                tables += [f"\n[{key}]", *(f"{k} = {json.dumps(v)}" for k, v in value.items())]
+            continue
+        lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines + tables) + "\n"

@@ -1,0 +1,176 @@
+"""Training configuration as data: a frozen dataclass, files, flags, checks.
+
+    >>> config = resolve_config("my.toml", model="cnn", epochs=2)
+
+Precedence, lowest first: the dataclass defaults, the chosen model's recipe
+(`fmnist models`), the config file (TOML, YAML or JSON), then command-line flags.
+Unknown keys and wrong types are errors naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from fmnist.errors import FmnistError
+from fmnist.training.models import DEFAULT_MODEL
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "onecycle")
+LOSSES = ("sparse", "categorical")
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+class ConfigError(FmnistError):
+    """A configuration file or value is wrong."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = DEFAULT_MODEL  # a name from `fmnist models`; the default recipe
+    model_args: dict = field(default_factory=dict)  # overrides for the model's builder
+    # The rest are the tutorials' values; a model's recipe (applied by resolve_config)
+    # overrides them, so `fmnist train --model cnn` trains the tutorial CNN as they do.
+    epochs: int = 10  # upper bound: early stopping or the gap stop may end sooner
+    batch_size: int = 32  # what the tutorials use; recipes raise it for speed
+    learning_rate: float = 1e-3  # Adam's default; the peak rate under a schedule
+    optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9, Nesterov)
+    weight_decay: float = 0.0  # adamw and sgd only
+    schedule: str = "constant"  # constant | cosine (with warm-up) | onecycle
+    warmup_epochs: float = 1.0  # cosine: linear warm-up length (onecycle warms up 30%)
+    loss: str = "sparse"  # sparse: integer labels; categorical: one-hot labels
+    label_smoothing: float = 0.0  # > 0 trains on smoothed one-hot labels
+    shift: int = 0  # random shift augmentation, pixels each way; 0 = off
+    flip: bool = False  # random horizontal flip augmentation
+    erasing: float = 0.0  # random erasing probability per image; 0 = off
+    photo_style: float = 0.0  # share of training images made to look like phone photos
+    photos: str | None = None  # then learn these labelled photos (fmnist.training.photo_learning)
+    photo_classes: str | None = None  # their class mapping (TOML); default: theirs, or ours
+    val_fraction: float = 0.1  # stratified validation split of the training set
+    validate_on_test: bool = False  # validate on the test set, as two tutorials do
+    patience: int = 5  # early stopping on validation accuracy; 0 = off
+    gap_threshold: float = 0.01  # stop when val accuracy trails train by more; 0 = off
+    tta: bool = False  # flip test-time augmentation in the final metrics
+    precision: str = "auto"  # auto (bfloat16 on CPUs with AMX) | float32 | bfloat16
+    seed: int = 0  # seeds Python, NumPy, TensorFlow, the split and the augmentation
+    tensorboard: bool = False  # also write TensorBoard logs into the run folder
+    data_dir: str | None = None  # where the data is; None: fmnist.data.dataset's "auto" order
+    runs_dir: str = "runs"  # parent folder of run folders
+    name: str | None = None  # run folder suffix; default: the model name
+
+
+def _check_choices(config: TrainConfig) -> None:
+    for key, choices in (
+        ("optimizer", OPTIMIZERS),
+        ("schedule", SCHEDULES),
+        ("loss", LOSSES),
+        ("precision", PRECISIONS),
+    ):
+        if getattr(config, key) not in choices:
+            raise ConfigError(f"{key}: {getattr(config, key)!r} is not one of {', '.join(choices)}")
+    for key in ("epochs", "batch_size"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{key}: must be at least 1, got {getattr(config, key)}")
+    for key in ("erasing", "photo_style"):
+        if not 0 <= getattr(config, key) <= 1:
+            raise ConfigError(f"{key}: {getattr(config, key)} is not in [0, 1]")
+    if not 0 <= config.val_fraction < 1:
+        raise ConfigError(f"val_fraction: {config.val_fraction} is not in [0, 1)")
+    if config.learning_rate <= 0:
+        raise ConfigError(f"learning_rate: must be positive, got {config.learning_rate}")
+    name = config.name
+    if name is not None and (not name or name in (".", "..") or set(name) & set("/\\\0")):
+        raise ConfigError(f"name: {name!r} must be a plain folder name (no / or ..)")
+
+
+@cache
+def _validator():
+    """A strict pydantic model of TrainConfig's fields ("3" is not 3, 1 is not true; an int
+    is a float; unknown keys are errors), built on first use: importing pydantic costs a
+    tenth of a second that the commands which never read a config should not pay."""
+    import pydantic
+
+    hints = typing.get_type_hints(TrainConfig)
+    fields = {
+        f.name: (
+            hints[f.name],
+            pydantic.Field(default_factory=f.default_factory)
+            if f.default is dataclasses.MISSING
+            else f.default,
+        )
+        for f in dataclasses.fields(TrainConfig)
+    }
+    strict = pydantic.ConfigDict(strict=True, extra="forbid")
+    return pydantic.create_model("TrainConfig", __config__=strict, **fields)
+
+
+def make_config(values: dict) -> TrainConfig:
+    """A TrainConfig from a dict, refusing unknown keys and wrong types, then values out of
+    their range or not among their choices."""
+    import pydantic
+
+    try:
+        checked = _validator()(**values)
+    except pydantic.ValidationError as error:
+        raise ConfigError(describe_validation_error(error.errors())) from None
+    config = TrainConfig(**dict(checked))
+    _check_choices(config)
+    return config
+
+
+def describe_validation_error(problems: list[dict]) -> str:
+    """One line naming the key: an unknown one, or one whose value has the wrong type."""
+    unknown = [p for p in problems if p["type"] == "extra_forbidden"]
+    problem = (unknown or problems)[0]
+    key = ".".join(map(str, problem["loc"]))
+    if unknown:
+        known = ", ".join(f.name for f in dataclasses.fields(TrainConfig))
+        return f"unknown config key {key!r}; known keys: {known}"
+    expected = problem["msg"].removeprefix("Input should be ")
+    return f"{key}: expected {expected}, got {problem['input']!r}"
+
+
+def load_config_file(path: Path | str) -> dict:
+    """Key-value pairs from a .toml, .yaml/.yml or .json file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        if path.suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            values = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        elif path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            raise ConfigError(f"{path}: unknown config format; use .toml, .yaml or .json")
+    except ConfigError:
+        raise
+    except Exception as error:  # each parser has its own error type
+        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a table of keys and values")
+    return values
+
+
+def resolve_config(path: Path | str | None = None, **flags) -> TrainConfig:
+    """Defaults < the model's recipe < the file at `path` < flags that are not None."""
+    from fmnist.training.models import get_spec
+
+    from_file = load_config_file(path) if path else {}
+    from_flags = {key: value for key, value in flags.items() if value is not None}
+    model = from_flags.get("model") or from_file.get("model") or TrainConfig.model
+    recipe = get_spec(model).recipe
+    return make_config({**recipe, **from_file, **from_flags, "model": model})

@@ -1,0 +1,381 @@
+"""The model zoo: a registry of builders, each with the training recipe it is meant for.
+
+    >>> model = create_model("cnn")
+    >>> model.predict(raw_pixels_uint8[..., None]).shape      # (N, 28, 28, 1) -> (N, 10)
+
+Input convention: every model takes **raw grayscale pixels, 0-255**, shaped
+(N, 28, 28, 1) (float or uint8); scaling is the model's first layer, so a saved,
+reloaded or served model needs no preprocessing of its own. Keras also accepts
+(N, 28, 28) on a model's first call, but not a mix of both shapes afterwards
+(`predict` re-traces), so fmnist's own entry points (`as_model_input`, the
+Predictor, evaluation, the service) always add the channel axis. The output is the
+ten class probabilities (softmax), in the order of `fmnist.data.dataset.CLASS_NAMES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fmnist.errors import FmnistError
+
+if TYPE_CHECKING:  # NumPy is imported where it is used: the CLI imports this module at start
+    import numpy as np
+
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    build: Callable
+    description: str
+    recipe: dict = field(default_factory=dict)  # TrainConfig fields this model trains best with
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(description: str, **recipe) -> Callable:
+    """Decorator: register `build(**overrides) -> keras.Model` under its function name."""
+
+    def wrap(build: Callable) -> Callable:
+        _REGISTRY[build.__name__] = ModelSpec(build.__name__, build, description, recipe)
+        return build
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in _REGISTRY:
+        raise FmnistError(f"unknown model {name!r}; known models: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, **overrides):
+    """A fresh, uncompiled model; `overrides` go to its builder (width, dropout, ...)."""
+    spec = get_spec(name)
+    try:
+        return spec.build(**overrides)
+    except TypeError as error:
+        raise FmnistError(f"model {name!r}: bad override ({error})") from None
+
+
+def as_model_input(images: np.ndarray) -> np.ndarray:
+    """Raw pixels (N, 28, 28), (N, 28, 28, 1), (28, 28) or (28, 28, 1) -> float32 (N, 28, 28, 1)."""
+    import numpy as np
+
+    images = np.asarray(images, dtype=np.float32)
+    shape = images.shape
+    if images.ndim in (2, 3) and shape[-2:] == INPUT_SHAPE[:2]:
+        images = images[..., np.newaxis]
+    if images.shape == INPUT_SHAPE:
+        images = images[np.newaxis]
+    if images.shape[1:] != INPUT_SHAPE:
+        raise FmnistError(f"images shaped {shape}; expected (N, 28, 28) or (N, 28, 28, 1)")
+    return images
+
+
+def forward_function(model) -> Callable:
+    """The model as one traced function of float32 inputs (N, 28, 28, 1) -> NumPy
+    probabilities: one graph for every batch size, far faster per call than model.predict."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)
+    traced = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    return lambda x: traced(x).numpy()
+
+
+def answer_probabilities(forward: Callable, images, flip_tta: bool = False, batch_size=1024):
+    """The one path from raw pixels to answers: the images shaped for the model
+    (`as_model_input`), in batches through `forward` (`forward_function(model)`), and with
+    `flip_tta` each answer averaged with its mirror image's (both in one call). Returns
+    (plain, answered) probabilities, (N, 10) each: the same array twice without flip_tta."""
+    import numpy as np
+
+    x = as_model_input(images)
+    plain, answered = [], []
+    for start in range(0, len(x), batch_size):
+        batch = x[start : start + batch_size]
+        if flip_tta:
+            both = forward(np.concatenate([batch, batch[:, :, ::-1]]))
+            plain.append(both[: len(batch)])
+            answered.append((both[: len(batch)] + both[len(batch) :]) / 2)
+        else:
+            plain.append(forward(batch))
+    if not plain:
+        empty = np.zeros((0, NUM_CLASSES), np.float32)
+        return empty, empty
+    plain = np.concatenate(plain)
+    return plain, np.concatenate(answered) if flip_tta else plain
+
+
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 512, tta: bool = False):
+    """Class probabilities (N, 10); `tta` averages with the horizontally flipped images."""
+    return answer_probabilities(forward_function(model), images, tta, batch_size)[1]
+
+
+def layer_table(model) -> list[dict]:
+    """The model's layers as rows (name, type, output shape, parameters), JSON-ready: what a
+    run folder records so its report can show the architecture without loading Keras."""
+    return [
+        {
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output": "x".join("?" if d is None else str(d) for d in layer.output.shape),
+            "params": layer.count_params(),
+        }
+        for layer in model.layers
+    ]
+
+
+def _inputs(standardize: bool = False):
+    """The raw-pixel input and its scaling layer: /255, or to zero mean and unit variance."""
+    import keras
+    from keras import layers
+
+    pixels = keras.Input(shape=INPUT_SHAPE, name="pixels")
+    if standardize:
+        # by the training set's pixel statistics, on the 0-255 scale the input arrives in
+        from fmnist.data.dataset import PIXEL_MEAN, PIXEL_STD
+
+        mean_255, std_255 = 255 * PIXEL_MEAN, 255 * PIXEL_STD
+        scaled = layers.Rescaling(1 / std_255, offset=-mean_255 / std_255, name="standardize")
+    else:
+        scaled = layers.Rescaling(1 / 255, name="scale")
+    return pixels, scaled(pixels)
+
+
+def _finish(pixels, x, name: str):
+    """Add the softmax classifier and wrap the graph as a named model."""
+    import keras
+    from keras import layers
+
+    # float32 whatever the compute policy: a softmax in bfloat16 loses the small probabilities
+    probabilities = layers.Dense(
+        NUM_CLASSES, activation="softmax", dtype="float32", name="probabilities"
+    )(x)
+    return keras.Model(pixels, probabilities, name=name)
+
+
+@register_model("Flatten, Dense 128 relu, Dense 10: the first tutorial model", epochs=10)
+def mlp(units: int = 128):
+    from keras import layers
+
+    pixels, x = _inputs()
+    x = layers.Dense(units, activation="relu")(layers.Flatten()(x))
+    return _finish(pixels, x, "mlp")
+
+
+@register_model("Flatten, Dense 128, Dense 64, Dense 10: the two-hidden-layer MLP", epochs=10)
+def mlp2(units: tuple = (128, 64)):
+    from keras import layers
+
+    pixels, x = _inputs()
+    x = layers.Flatten()(x)
+    for width in units:
+        x = layers.Dense(width, activation="relu")(x)
+    return _finish(pixels, x, "mlp2")
+
+
+def _tutorial_cnn(name: str, dropout: float):
+    from keras import layers
+
+    pixels, x = _inputs()
+    for filters, pool in ((32, True), (64, True), (64, False)):
+        x = layers.Conv2D(filters, 3, activation="relu")(x)
+        if pool:
+            x = layers.MaxPooling2D()(x)
+            x = layers.Dropout(dropout)(x) if dropout else x
+    x = layers.Dense(128, activation="relu")(layers.Flatten()(x))
+    x = layers.Dropout(2 * dropout)(x) if dropout else x
+    return _finish(pixels, x, name)
+
+
+@register_model("Conv 32, pool, Conv 64, pool, Conv 64, Dense 128: the tutorial CNN", epochs=10)
+def cnn():
+    return _tutorial_cnn("cnn", dropout=0.0)
+
+
+@register_model(
+    "the tutorial CNN with Dropout 0.25 after each pool and 0.5 before the classifier",
+    epochs=15,
+)
+def cnn_dropout(dropout: float = 0.25):
+    return _tutorial_cnn("cnn_dropout", dropout=dropout)
+
+
+def _conv_bn(x, filters: int):
+    from keras import layers
+
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    return layers.ReLU()(layers.BatchNormalization()(x))
+
+
+def _conv_stage(x, filters: int, convs: int = 1):
+    """`convs` 3x3 convolutions with ReLU, a 2x2 max-pool, then batch norm.
+
+    Built for the CPU: a convolution with its bias and ReLU is one fused oneDNN kernel
+    (in bfloat16 on AMX), while batch norm is plain element-wise work, so it runs once
+    per stage, in float32, on the pooled map (a quarter of the elements). Momentum 0.9:
+    the running statistics catch up within ~20 steps, so the model can be evaluated
+    early in training (Keras' 0.99 needs hundreds of steps).
+    """
+    from keras import layers
+
+    for _ in range(convs):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    return layers.BatchNormalization(momentum=0.9, dtype="float32")(x)
+
+
+def _dense_head(x, head: int, dropout: float):
+    """Flatten, dropout, a hidden dense layer (capacity for little compute), dropout."""
+    from keras import layers
+
+    x = layers.Flatten()(x)
+    if head:
+        x = layers.Dense(head, activation="relu")(layers.Dropout(dropout)(x))
+    return layers.Dropout(dropout)(x)
+
+
+# What the recipe models share: label smoothing, shift and flip augmentation, flip TTA, and
+# a fixed schedule whose best epoch on validation is kept (no early stop, no gap stop).
+_RECIPE = dict(label_smoothing=0.1, shift=2, flip=True, tta=True, patience=0, gap_threshold=0.0)
+
+
+# The bigger models add random erasing and one-cycle AdamW.
+_HEAVY_RECIPE = dict(
+    _RECIPE, optimizer="adamw", weight_decay=5e-4, schedule="onecycle", erasing=0.5
+)
+
+
+def _batchnorm_cnn(name: str, widths, convs: int, head: int, dropout: float):
+    """Three `_conv_stage`s (28x28, 14x14, 7x7) of the given widths, then `_dense_head`."""
+    pixels, x = _inputs(standardize=True)
+    for filters in widths:
+        x = _conv_stage(x, filters, convs)
+    return _finish(pixels, _dense_head(x, head, dropout), name)
+
+
+def _register_batchnorm_cnn(
+    name: str, description: str, width: int, convs: int, head: int, dropout: float, **recipe
+) -> None:
+    """Register a three-stage batch-norm CNN (width, 2 x width, 4 x width filters) with its
+    recipe: the recipe models below are data, one call each."""
+
+    def build(width: int = width, dropout: float = dropout, head: int = head):
+        return _batchnorm_cnn(name, (width, 2 * width, 4 * width), convs, head, dropout)
+
+    build.__name__ = build.__qualname__ = name
+    register_model(description, **recipe)(build)
+
+
+# What `fmnist run` trains, and `fmnist train` without --model: the default recipe.
+DEFAULT_MODEL = "lean_cnn"
+
+
+# Built for time, on the float32 path every CPU has: where a float32 training step goes is
+# oneDNN's convolutions (~80%, backward passes twice the forward's cost; profiled in
+# docs/benchmarks.md), so a recipe's speed is its multiply-adds per image times its epochs.
+#
+# The fast recipe: the tutorial CNN's two-epoch accuracy (88.9%) within one epoch. Narrow
+# (16, 32, 64 filters, a dense layer of 64: ~1.1 M multiply-adds per image, 61 K
+# parameters) so that one epoch costs ~10 s on 2 cores; batch norm lets Adam run at 8e-3; a
+# 0.2-epoch warm-up and a cosine decay to ~0 land the accuracy at the end of the epoch. No
+# augmentation (it costs early accuracy) and so no flip TTA either: a model that never saw
+# a mirrored shoe answers worse on mirrored ones. Chosen on the validation split (one
+# epoch each): 91.1% with the dense layer of 64 at 8e-3, 90.3% without it at 1e-2, 89.2%
+# with a 4x4 stride-2 stem instead of the first stage.
+FAST_MODEL = "fast_cnn"
+_FAST = dict(
+    epochs=1, batch_size=128, learning_rate=8e-3, schedule="cosine", warmup_epochs=0.2,
+    label_smoothing=0.1, patience=0, gap_threshold=0.0,
+)  # fmt: skip
+
+# The default recipe, built for time: 93% test in ~10 epochs (~3 minutes of float32 on 2
+# cores). cnn_bn's layout at three-quarters of its width (24, 48, 96 filters: ~4.2 M
+# multiply-adds per image, 0.55 x cnn_bn's) and a dense layer of 256; ten epochs at batch 128
+# (smaller batches train faster per image here: the activations stay in cache) with a
+# 2-epoch warm-up and cosine decay. Flip only, dropout 0.2: on a ten-epoch schedule shift
+# augmentation and dropout 0.3 under-fit (validation 93.2% against 94.1% with flip only,
+# both with flip TTA).
+_DEFAULT = dict(
+    _RECIPE, shift=0, epochs=10, batch_size=128, learning_rate=5e-3, schedule="cosine",
+    warmup_epochs=2.0,
+)  # fmt: skip
+
+# The previous default (93.38% in 344 s in bfloat16 on AMX; 633 s in float32 without).
+_CNN_BN = dict(
+    _RECIPE, epochs=25, batch_size=256, learning_rate=3e-3, schedule="cosine", warmup_epochs=0.5
+)
+
+# The strongest CPU recipe: VGG-style, two convolutions per stage (64, 128, 256 filters),
+# ~116 M multiply-adds per image; AMX makes that ~1,200 training images/s on 2 cores.
+_VGG = dict(_HEAVY_RECIPE, epochs=35, batch_size=256, learning_rate=2e-3)
+
+# name, (width, convolutions per stage, dense units, dropout), recipe, description
+for _name, _shape, _recipe, _description in (
+    (FAST_MODEL, (16, 1, 64, 0.0), _FAST,
+     "narrow CNN (16, 32, 64 filters, batch norm), dense 64, one epoch: built for time"),
+    (DEFAULT_MODEL, (24, 1, 256, 0.2), _DEFAULT,
+     "CNN (24, 48, 96 filters, batch norm), dense 256, flip, 10 epochs: the default recipe"),
+    ("cnn_bn", (32, 1, 256, 0.3), _CNN_BN,
+     "CNN (32, 64, 128 filters, batch norm), dense 256, shift+flip, cosine LR, flip TTA"),
+    ("vgg", (64, 2, 256, 0.4), _VGG,
+     "VGG-style CNN (2 convs per stage: 64, 128, 256), shift+flip+erasing, flip TTA"),
+):  # fmt: skip
+    _register_batchnorm_cnn(_name, _description, *_shape, **_recipe)
+del _name, _shape, _recipe, _description
+
+
+def _residual(x, filters: int, stride: int):
+    from keras import layers
+
+    shortcut = x
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+    y = layers.ReLU()(layers.BatchNormalization()(y))
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+    y = layers.BatchNormalization()(y)
+    if stride != 1 or shortcut.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(shortcut)
+        shortcut = layers.BatchNormalization()(shortcut)
+    return layers.ReLU()(layers.Add()([y, shortcut]))
+
+
+# A small ResNet (stem at 28x28, residual stages at 14x14 and 7x7) with shift, flip and
+# random erasing, label smoothing, one-cycle AdamW, flip TTA.
+@register_model(
+    "ResNet (32-filter stem, residual stages of 64 and 128), shift+flip+erasing, flip TTA",
+    epochs=25,
+    batch_size=128,
+    learning_rate=3e-3,
+    **_HEAVY_RECIPE,
+)
+def resnet(width: int = 32, dropout: float = 0.2):
+    from keras import layers
+
+    pixels, x = _inputs(standardize=True)
+    x = layers.MaxPooling2D()(_conv_bn(x, width))
+    x = _residual(x, 2 * width, stride=1)
+    x = _residual(x, 4 * width, stride=2)
+    x = layers.Dropout(dropout)(layers.GlobalAveragePooling2D()(x))
+    return _finish(pixels, x, "resnet")
+
+
+def describe_models() -> list[dict]:
+    """Name, parameter count and description of every registered model."""
+    return [
+        {
+            "name": s.name,
+            "params": create_model(s.name).count_params(),
+            "description": s.description,
+        }
+        for s in _REGISTRY.values()
+    ]

@@ -1,0 +1,357 @@
+"""Training runs: `train(config)` makes a run folder that explains itself.
+
+    >>> run_dir = train(resolve_config(model="cnn", epochs=2))
+    >>> run_dir = resume("runs/20261122-101500-cnn")      # after Ctrl-C or a kill
+
+A run folder (`fmnist.run_folder`) holds the resolved config and the versions used, the
+history, the model with the best weights on validation, how training went, the training
+curves, and, while it runs, its state and the last epoch's checkpoint, from which
+`resume` continues.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from fmnist.artifacts import load_model, load_model_with_metadata, save_model
+from fmnist.data.dataset import Dataset, Splits, load_dataset, make_splits
+from fmnist.errors import FmnistError
+from fmnist.machine import amx_available, package_versions
+from fmnist.photos.augment import photo_style
+from fmnist.photos.unsure import unsure_share, unsure_threshold
+from fmnist.plots import save_figure, training_curves
+from fmnist.run_folder import RunFolder, RunState
+from fmnist.training import callbacks
+from fmnist.training.augment import augment
+from fmnist.training.config import TrainConfig, make_config
+from fmnist.training.models import (
+    answer_probabilities,
+    create_model,
+    forward_function,
+    layer_table,
+)
+
+
+class TrainingInterrupted(FmnistError):
+    exit_code = 130  # the shell's code for Ctrl-C
+
+
+class TrainingBatches(keras.utils.PyDataset):
+    """Shuffled, augmented batches; the draw depends on (seed, epoch, batch) alone."""
+
+    def __init__(self, images, targets, config: TrainConfig):
+        super().__init__()
+        self.images, self.targets, self.config = images, targets, config
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.images))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.images) / self.config.batch_size)
+
+    def __getitem__(self, index: int):
+        size = self.config.batch_size
+        rows = self.order[index * size : (index + 1) * size]
+        rng = np.random.default_rng([self.config.seed, self.epoch, index])
+        c = self.config
+        images = augment(self.images[rows], rng, shift=c.shift, flip=c.flip, erasing=c.erasing)
+        if c.photo_style:
+            images = photo_style(images, rng, c.photo_style)
+        return images[..., np.newaxis].astype(np.float32), self.targets[rows]
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and TensorFlow seeds, and deterministic TensorFlow kernels."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def compute_precision(config: TrainConfig) -> str:
+    """float32 or bfloat16: "auto" picks bfloat16 on a CPU with AMX and no GPU, where
+    oneDNN's AMX convolutions train the default model ~2.5x faster than float32."""
+    if config.precision != "auto":
+        return config.precision
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU") or not amx_available():
+        return "float32"
+    return "bfloat16"
+
+
+@contextmanager
+def dtype_policy(precision: str):
+    """Keras' global dtype policy for the models built inside: mixed bfloat16 (float32
+    weights, bfloat16 compute) or float32; the previous policy comes back afterwards."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def precision_of(model) -> str:
+    return "bfloat16" if any(x.compute_dtype == "bfloat16" for x in model.layers) else "float32"
+
+
+def float32_copy(model, config: TrainConfig):
+    """The same weights in a float32 model: what a run keeps, so that its model computes
+    the same on every machine and converts to every export format."""
+    if precision_of(model) == "float32":
+        return model
+    with dtype_policy("float32"):
+        copy = create_model(config.model, **config.model_args)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def run_splits(dataset: Dataset, config: TrainConfig) -> Splits:
+    if config.validate_on_test:
+        print(
+            "warning: validating on the test set: model selection sees it, so the test "
+            "accuracy is optimistic",
+            file=sys.stderr,
+        )
+    return make_splits(dataset, config)
+
+
+def targets(labels: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """Integer labels, or one-hot ones for the categorical loss and label smoothing."""
+    if config.loss == "categorical" or config.label_smoothing > 0:
+        return keras.utils.to_categorical(labels, 10).astype(np.float32)
+    return labels.astype(np.int32)
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int):
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "constant":
+        return config.learning_rate
+    warmup = int(
+        0.3 * total if config.schedule == "onecycle" else config.warmup_epochs * steps_per_epoch
+    )
+    warmup = min(warmup, total - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 25,
+        decay_steps=max(total - warmup, 1),
+        alpha=1e-3,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
+
+
+def compile_model(config: TrainConfig, steps_per_epoch: int):
+    model = create_model(config.model, **config.model_args)
+    rate = learning_rate(config, steps_per_epoch)
+    optimizer = {
+        "adam": lambda: keras.optimizers.Adam(rate),
+        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=config.weight_decay),
+        "sgd": lambda: keras.optimizers.SGD(
+            rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None
+        ),
+    }[config.optimizer]()
+    if config.loss == "categorical" or config.label_smoothing > 0:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        if config.label_smoothing > 0:
+            # The smoothed loss stays far above zero; the plain one is what the tables and
+            # `fmnist runs compare` use, so it is recorded per epoch beside it.
+            metrics.append(keras.metrics.CategoricalCrossentropy(name="crossentropy"))
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    return model
+
+
+def create_run_dir(config: TrainConfig) -> Path:
+    return RunFolder.create(config.runs_dir, config.name or config.model).path
+
+
+def train(
+    config: TrainConfig, dataset: Dataset | None = None, extra_callbacks=(), run_dir=None
+) -> Path:
+    """Train a fresh run of `config` (in `run_dir`, made by create_run_dir by default);
+    returns its run folder."""
+    # What can fail before any work fails here, before a run folder exists: the model and
+    # its overrides, then the data.
+    create_model(config.model, **config.model_args)
+    dataset = dataset or load_dataset(data_dir=config.data_dir)
+    run = RunFolder(run_dir or create_run_dir(config))
+    run.write_record(
+        {
+            "config": dataclasses.asdict(config),
+            "versions": package_versions(),
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "command": sys.argv,
+        }
+    )
+    state = RunState(status="running")
+    run.write_state(state)
+    return fit_recorded(run, config, dataset, state, {}, None, extra_callbacks)
+
+
+def resume(run_dir: Path | str, dataset: Dataset | None = None, extra_callbacks=()) -> Path:
+    """Continue an interrupted (or failed) run from its last finished epoch."""
+    run = RunFolder(run_dir)
+    for path in (run.config_path, run.state_path):
+        if not path.is_file():
+            raise FmnistError(f"{run.path}: not a run folder (no {path.name})")
+    run.remove_leftovers()
+    config = make_config(run.read_config_values())
+    state = run.read_state()
+    if state.status == "finished":
+        raise FmnistError(f"{run.path}: this run finished; nothing to resume")
+    history = {k: v[: state.epochs_done] for k, v in run.read_history().items()}
+    model = load_model(run.path / state.checkpoint, compile=True) if state.epochs_done else None
+    state.status, state.stage, state.error = "running", None, None
+    run.write_state(state)  # fails now, not after an epoch, if the folder is read-only
+    return fit_recorded(run, config, dataset, state, history, model, extra_callbacks)
+
+
+def fit_recorded(run: RunFolder, *args) -> Path:
+    """`fit`, with a run that stops on an error recorded as failed (or interrupted)."""
+    try:
+        return fit(run, *args)
+    except BaseException as error:
+        run.record_failure("train", error)
+        raise
+
+
+def fit(run: RunFolder, config, dataset, state: RunState, history, model, extra_callbacks):
+    seed_everything(config.seed)
+    dataset = dataset or load_dataset(data_dir=config.data_dir)
+    splits = run_splits(dataset, config)
+    batches = TrainingBatches(splits.train_x, targets(splits.train_y, config), config)
+    if model is None:
+        state.precision = compute_precision(config)
+        with dtype_policy(state.precision):
+            model = compile_model(config, len(batches))
+    else:  # resumed: the checkpoint's layers carry the precision it trains in
+        state.precision = precision_of(model)
+    has_val = len(splits.val_y) > 0
+    stops = [callbacks.GapStop(config.gap_threshold)]
+    if config.patience and has_val:
+        stops.append(callbacks.ResumableEarlyStopping(config.patience, history))
+    chain = [
+        callbacks.EpochSync(batches),
+        *stops,
+        callbacks.RunRecorder(run, history, state, dataset.class_names, has_val),
+    ]
+    if config.tensorboard:
+        chain.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard)))
+    interactive = sys.stdout.isatty()
+    chain += [] if interactive else [callbacks.EpochLine(config.epochs)]
+    validation = (splits.val_x[..., None].astype(np.float32), targets(splits.val_y, config))
+    try:
+        model.fit(
+            batches,
+            validation_data=validation if has_val else None,
+            epochs=config.epochs,
+            shuffle=False,  # batches are shuffled by (seed, epoch); Keras' own shuffle of
+            # their order draws from Python's global random state, which a resume can't restore
+            initial_epoch=state.epochs_done,
+            callbacks=[*chain, *extra_callbacks],
+            verbose=1 if interactive else 0,
+        )
+    except KeyboardInterrupt:
+        state.status = "interrupted"
+        run.write_state(state)
+        raise TrainingInterrupted(
+            f"interrupted after {state.epochs_done} finished epochs; resume with: "
+            f"fmnist train --resume {run.path}"
+        ) from None
+    state.stopped_by = stop_reason(stops)
+    finish(run, config, splits, history, state)
+    return run.path
+
+
+def stop_reason(stops: list) -> str:
+    """Which callback ended training: the gap stop, early stopping, or neither."""
+    if stops[0].stopped_epoch is not None:
+        return "overfitting_gap"
+    if len(stops) > 1 and stops[1].stopped_epoch:  # Keras: 0 means it did not stop
+        return "early_stopping"
+    return "epochs"
+
+
+def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, state: RunState):
+    """Keep the best model in float32, record how training went (the metrics file: epochs,
+    best epoch, what stopped it, time; the model's metrics are `evaluate_run`'s), draw the
+    curves, mark the run finished."""
+    model, info = load_model_with_metadata(run.model_path)
+    model = float32_copy(model, config)
+    unsure = unsure_metadata(model, splits, config.tta)
+    # Re-saved uncompiled: the optimizer's state (twice the weights' size) only serves resume,
+    # which has its own checkpoint.
+    answers = {"flip_tta": config.tta, **unsure}  # how the model's answers are made
+    save_model(model, run.model_path, info.get("class_names"), answers)
+    metrics = {
+        "model": config.model,
+        "params": model.count_params(),
+        "layers": layer_table(model),
+        "tta": config.tta,
+        "trained_in": state.precision,
+        **unsure,
+    }
+    val_acc = history.get("val_accuracy", [])
+    seconds, epochs = state.train_seconds, state.epochs_done
+    metrics.update(
+        epochs_run=epochs,
+        stopped_by=state.stopped_by,
+        best_epoch=1 + int(np.argmax(val_acc)) if val_acc else epochs,
+        wall_time_s=round(seconds, 2),
+        train_images_per_s=round(len(splits.train_y) * epochs / max(seconds, 1e-9), 1),
+        validated_on="test" if config.validate_on_test else "validation split",
+    )
+    run.write_metrics(metrics)
+    curves = training_curves(
+        history, f"{config.model}: {run.path.name}", metrics["best_epoch"], config.label_smoothing
+    )
+    save_figure(curves, run.curves_path)
+    state.status = "finished"
+    if state.checkpoint:
+        (run.path / state.checkpoint).unlink(missing_ok=True)
+        state.checkpoint = None
+    if run.checkpoints.is_dir() and not any(run.checkpoints.iterdir()):
+        run.checkpoints.rmdir()
+    run.write_state(state)
+    return metrics
+
+
+def unsure_metadata(model, splits: Splits, flip_tta: bool) -> dict:
+    """The "not sure" threshold (fmnist.photos.unsure) from the validation split's answers, made
+    as every answer is (`answer_probabilities`), and the share of them under it; nothing without a
+    validation split."""
+    if len(splits.val_y) == 0:
+        return {}
+    _, probabilities = answer_probabilities(forward_function(model), splits.val_x, flip_tta)
+    threshold = unsure_threshold(probabilities, splits.val_y)
+    return {
+        "unsure_below": round(threshold, 6),
+        "unsure_validation_share": round(unsure_share(probabilities, threshold), 6),
+    }
+
+
+def finish_stopped(run_dir: Path | str, dataset: Dataset, stopped_by: str) -> Path:
+    """Finish a run that something outside stopped between epochs (a sweep's scheduler
+    ending a poor trial): its best epoch so far becomes its model, as after early stopping."""
+    run = RunFolder(run_dir)
+    run.remove_leftovers()
+    config = make_config(run.read_config_values())
+    state = run.read_state()
+    history = {k: v[: state.epochs_done] for k, v in run.read_history().items()}
+    state.stopped_by = stopped_by
+    finish(run, config, make_splits(dataset, config), history, state)
+    return run.path
