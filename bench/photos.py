@@ -5,7 +5,8 @@ rates, for a folder laid out like photos-dev (folder names as its README maps th
     python bench/photos.py --model runs/<run> --photos DIR --threshold 0.6
     python bench/photos.py --model runs/<run> --no-segment          # Zalando's steps alone
 
-"shoes" counts any of Sandal, Sneaker, Ankle boot; hat, shorts and skirt are out of class.
+"shoes" counts any of Sandal, Sneaker, Ankle boot; hat, shorts and skirt are out of class
+(the folder's classes.toml, or --classes, says otherwise for other folders).
 The share flagged "not sure" uses the model's own threshold (fmnist.photos.unsure), or
 --threshold. The photos go through `fmnist predict`'s steps (the garment found first). Writes
 bench/results/photos.json. Photos are for measuring only: nothing here trains on them.
@@ -23,24 +24,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from common import write_result  # noqa: E402
+from fmnist.data.photo_sets import PhotoSetError, find_photo_set  # noqa: E402
 from fmnist.photos.prepare import PLAIN, load_photo_steps  # noqa: E402
-from fmnist.photos.scoring import FOLDER_CLASSES, score_folders  # noqa: E402
+from fmnist.photos.scoring import score_folders  # noqa: E402
 from fmnist.predict import Predictor  # noqa: E402
 from fmnist.run_folder import resolve_model_path  # noqa: E402
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos-dev"
-SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
-def read_folders(root: Path) -> dict[str, list[Path]]:
-    folders = {
-        d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in SUFFIXES)
-        for d in sorted(root.iterdir())
-        if d.is_dir() and d.name in FOLDER_CLASSES
-    }
-    if not folders:
-        raise SystemExit(f"{root}: no folders named {', '.join(FOLDER_CLASSES)}")
-    return folders
+def read_folders(root: Path, classes: Path | None) -> tuple[dict[str, list[Path]], dict]:
+    """The photos by folder, and what each folder holds (fmnist.data.photo_sets)."""
+    try:
+        photo_set = find_photo_set(root, classes)
+    except PhotoSetError as error:
+        raise SystemExit(str(error)) from None
+    folders: dict[str, list[Path]] = {}
+    for path in photo_set.files:
+        folders.setdefault(path.parent.name, []).append(path)
+    return folders, photo_set.folders
 
 
 def main() -> None:
@@ -53,12 +55,16 @@ def main() -> None:
     parser.add_argument(
         "--no-segment", action="store_true", help="Skip finding the garment (GrabCut)."
     )
+    parser.add_argument(
+        "--classes", type=Path, help="The folders' class mapping (default: theirs, or ours)."
+    )
     args = parser.parse_args()
     path, _ = resolve_model_path(args.model)
     predictor = Predictor.load(path)
     threshold = args.threshold if args.threshold is not None else predictor.unsure_below
     probabilities, seconds, count, fallbacks, plain = {}, 0.0, 0, 0, 0
-    for name, files in read_folders(args.photos).items():
+    folders, mapping = read_folders(args.photos, args.classes)
+    for name, files in folders.items():
         started = time.perf_counter()
         steps = [load_photo_steps(f, segment=not args.no_segment) for f in files]
         seconds += time.perf_counter() - started
@@ -66,7 +72,7 @@ def main() -> None:
         fallbacks += sum(s.fell_back for s in steps)
         plain += sum(s.segmentation == PLAIN for s in steps)
         probabilities[name] = predictor.probabilities(np.stack([s.pixels for s in steps]))
-    score = score_folders(probabilities, threshold)
+    score = score_folders(probabilities, threshold, mapping)
     print(f"{'folder':<11} {'photos':>6} {'top-1':>7} {'top-3':>7} {'unsure':>7}  most answered")
     for name, s in score["folders"].items():
         top1 = f"{100 * s['top1'] / s['photos']:.0f}%" if "top1" in s else "-"

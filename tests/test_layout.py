@@ -14,6 +14,8 @@ RUN_FOLDER_FILES = (  # a run folder's, its exploration's and predictions', a sw
     "pipeline.json",
     "report.html",
     "training_curves.png",
+    '"photos.json"',
+    "photos_held_out.png",
     "stats.json",
     "examples_{",
     "_{split}.",

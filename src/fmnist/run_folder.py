@@ -137,6 +137,7 @@ class RunFolder:
     report_path = property(lambda self: self.path / "report.html")
     plots = property(lambda self: self.path / "plots")
     curves_path = property(lambda self: self.path / "plots" / "training_curves.png")
+    photos_figure = property(lambda self: self.path / "plots" / "photos_held_out.png")
     checkpoints = property(lambda self: self.path / "checkpoints")
     explore = property(lambda self: self.path / "explore")
     predictions = property(lambda self: self.path / "predictions")

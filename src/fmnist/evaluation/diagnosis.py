@@ -237,6 +237,31 @@ def check_normalise(metrics: dict) -> dict:
     )
 
 
+def check_photos(photos: dict, test: dict) -> dict:
+    """For a run that learned photos: do its held-out photos lag the test set, and where."""
+    after = photos["held_out_scores"]["after"]
+    overall, folders = after["overall"], after["folders"]
+    rates = {n: s["top1"] / s["photos"] for n, s in folders.items() if s.get("top1") is not None}
+    weakest = min(rates, key=rates.get)
+    evidence = (
+        f"held-out photos top-1 {pct(overall['top1'])} (top-3 {pct(overall['top3'])}), "
+        f"weakest folder {weakest} {pct(rates[weakest])}; not sure flags "
+        f"{pct(overall['out_of_class_flagged'])} of out-of-class photos, "
+        f"{pct(overall['in_class_flagged'])} of in-class ones"
+    )
+    accuracy = test.get("accuracy")
+    if accuracy is not None and overall["top1"] < accuracy - RULES["photo_lag"]:
+        return finding(
+            "photos",
+            "attention",
+            f"Photos lag: {pct(overall['top1'])} top-1 against {pct(accuracy)} on the test "
+            f"set, weakest on {weakest}.",
+            evidence,
+            f"More labelled photos of {weakest}; bench/photos.py scores any folder.",
+        )
+    return finding("photos", "ok", "About as good as on the test set.", evidence)
+
+
 def diagnose(run_dir: Path | str) -> list[dict]:
     """Every question answered for the run in `run_dir`, in the tutorials' order."""
     folder = RunFolder(run_dir)
@@ -247,6 +272,7 @@ def diagnose(run_dir: Path | str) -> list[dict]:
     test, val = evaluation_of(metrics, "test"), evaluation_of(metrics, "val")
     fit = check_fit(history, metrics, config)
     best = metrics.get("best_epoch") or len(history.get("loss", [])) or 1
+    photos = folder.read_photos()
     return [
         check_balance(folder, test),
         check_normalise(metrics),
@@ -259,6 +285,7 @@ def diagnose(run_dir: Path | str) -> list[dict]:
         check_calibration(test, config),
         check_reload(folder.read_pipeline()),
         check_test_set(config, metrics),
+        *([check_photos(photos, test)] if photos else []),
     ]
 
 

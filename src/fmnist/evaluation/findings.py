@@ -22,6 +22,7 @@ RULES = {
     "weak_pair_rate": 0.02,  # a pair worth naming: this share of the class taken for another
     "ece": 0.03,  # calibration: expected calibration error above this
     "balance": 1.5,  # balanced: the largest class at most this many times the smallest
+    "photo_lag": 0.05,  # photos lag: held-out photos' top-1 this far below the test accuracy
 }
 
 MARKS = {"ok": "ok", "attention": "!!", "unknown": "? "}  # a verdict in the terminal
@@ -38,6 +39,7 @@ QUESTIONS = {
     "calibration": "Are its probabilities trustworthy?",
     "reload": "Does the reloaded model give the same results?",
     "test_set": "Did model choice see the test set?",
+    "photos": "How does it do on people's photos?",
 }
 
 

@@ -75,6 +75,7 @@ SECTIONS = (
     ("mistakes", "Most confident mistakes"),
     ("calibration", "Calibration"),
     ("predictions", "Predictions"),
+    ("photos", "Photos"),
     ("model", "Model"),
     ("config", "Configuration"),
     ("files", "Saved files"),
@@ -196,6 +197,37 @@ def layer_rows(metrics: dict) -> list[list]:
     ]
 
 
+def share(score: dict, key: str) -> str:
+    """A photo folder's count under `key` as a share of its photos ("-" where not scored)."""
+    return percent(score[key] / score["photos"]) if score.get(key) is not None else "-"
+
+
+def photos_context(folder: RunFolder) -> dict | None:
+    """What learning photos did (the run's photo record): held-out photos per folder before
+    and after, the threshold, and the grid of their answers; None for a run without."""
+    record = folder.read_photos()
+    if not record:
+        return None
+    before, after = (record["held_out_scores"][k] for k in ("before", "after"))
+    rows = [
+        [name, score["photos"], share(before["folders"][name], "top1"), share(score, "top1"),
+         share(score, "top3"), share(score, "unsure")]
+        for name, score in after["folders"].items()
+    ]  # fmt: skip
+    overall = after["overall"]
+    return {
+        "source": record["photos"],
+        "learned_from": record["learned_from"],
+        "held_out": record["held_out"],
+        "threshold": f"{record['unsure_below']:.3f}",
+        "rows": rows,
+        "top1": (percent(before["overall"]["top1"]), percent(overall["top1"])),
+        "top3": percent(overall["top3"]),
+        "flagged": (percent(overall["out_of_class_flagged"]), percent(overall["in_class_flagged"])),
+        "grid": picture(folder.photos_figure, "Held-out photos and their answers"),
+    }
+
+
 def report_context(folder: RunFolder, diagnosis: list[dict]) -> dict:
     """Everything the template shows, from the run folder alone."""
     record, metrics, pipeline = folder.read_record(), folder.read_metrics(), folder.read_pipeline()
@@ -217,6 +249,7 @@ def report_context(folder: RunFolder, diagnosis: list[dict]) -> dict:
         ),
         "accuracy_plain": percent(test.get("accuracy_without_tta", test.get("accuracy"))),
         "diagnosis": diagnosis,
+        "photos": photos_context(folder),
         "config": config_context(record.get("config", {})),
         "layer_rows": layer_rows(metrics),
         "params": f"{metrics['params']:,}" if "params" in metrics else "-",

@@ -84,12 +84,15 @@ def as_model_input(images: np.ndarray) -> np.ndarray:
 
 def forward_function(model) -> Callable:
     """The model as one traced function of float32 inputs (N, 28, 28, 1) -> NumPy
-    probabilities: one graph for every batch size, far faster per call than model.predict."""
-    import tensorflow as tf
+    probabilities: one graph for every batch size, far faster per call than model.predict.
+    Made once per model and kept on it (tracing again costs time and TensorFlow warns)."""
+    if "_fmnist_forward" not in vars(model):
+        import tensorflow as tf
 
-    spec = tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)
-    traced = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    return lambda x: traced(x).numpy()
+        spec = tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)
+        traced = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        vars(model)["_fmnist_forward"] = lambda x: traced(x).numpy()  # not a tracked layer
+    return vars(model)["_fmnist_forward"]
 
 
 def answer_probabilities(forward: Callable, images, flip_tta: bool = False, batch_size=1024):

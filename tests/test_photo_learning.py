@@ -1,0 +1,166 @@
+"""Learning photos: the set-valued and out-of-class loss, the class mapping, the cache, the
+threshold, and a tiny fine-tune end to end."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fmnist.data import CLASS_NAMES
+from fmnist.data.photo_sets import (
+    PhotoSetError,
+    find_photo_set,
+    load_mapping,
+    split_photo_set,
+)
+from fmnist.photos.prepared import cache_key, prepare_photos
+from fmnist.photos.unsure import photo_threshold
+from fmnist.training.photo_learning import set_loss
+
+SHOES = [CLASS_NAMES.index(n) for n in ("Sandal", "Sneaker", "Ankle boot")]
+
+
+def loss_of(targets, probabilities, weight=0.5):
+    return np.asarray(set_loss(weight)(np.float32(targets), np.float32(probabilities)))
+
+
+def test_a_set_label_is_the_negative_log_of_its_summed_probability():
+    p = np.full((1, 10), 0.02)
+    p[0, SHOES] = [0.3, 0.2, 0.34]
+    shoes = np.zeros((1, 10))
+    shoes[0, SHOES] = 1
+    assert loss_of(shoes, p)[0] == pytest.approx(-np.log(0.84), rel=1e-5)
+    # any split of the same mass among the three costs the same: no class is forced
+    q = p.copy()
+    q[0, SHOES] = [0.0, 0.84, 0.0]
+    assert loss_of(shoes, q)[0] == pytest.approx(loss_of(shoes, p)[0], rel=1e-4)
+
+
+def test_one_class_is_plain_cross_entropy():
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(10), size=5)
+    labels = rng.integers(0, 10, 5)
+    one_hot = np.eye(10)[labels]
+    assert loss_of(one_hot, p).mean() == pytest.approx(
+        log_loss(labels, p, labels=range(10)), rel=1e-4
+    )
+
+
+def test_out_of_class_photos_are_pushed_toward_uniform():
+    uniform = np.full((1, 10), 0.1)
+    peaked = np.full((1, 10), 0.01)
+    peaked[0, 3] = 0.91
+    empty = np.zeros((1, 10))
+    assert loss_of(empty, uniform, 1.0)[0] == pytest.approx(np.log(10), rel=1e-5)
+    assert loss_of(empty, peaked, 1.0)[0] > loss_of(empty, uniform, 1.0)[0]
+    assert loss_of(empty, peaked, 0.5)[0] == pytest.approx(loss_of(empty, peaked, 1.0)[0] / 2)
+
+
+def test_the_shipped_mapping_is_photos_trains_layout():
+    mapping = load_mapping()
+    assert mapping["shoes"] == tuple(sorted(SHOES))
+    assert mapping["t-shirt"] == (0,) and mapping["hat"] == mapping["skirt"] == ()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("folders = 3", "expected a [folders] table"),
+        ("[folders]\nhat = 'Beret'", "folders.hat: 'Beret' is not a class"),
+        ("[folders]\nhat = 7", "folders.hat: expected a class name"),
+        ("[folders]\nhat = []\n[extra]\nx = 1", "unknown key 'extra'"),
+        ("[folders\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_mapping_file_is_one_line_naming_the_file_and_key(tmp_path, text, message):
+    path = tmp_path / "classes.toml"
+    path.write_text(text)
+    with pytest.raises(PhotoSetError, match=re.escape(message)) as raised:
+        load_mapping(path)
+    assert str(path) in str(raised.value) and "\n" not in str(raised.value)
+
+
+def photo_folder(root, counts):
+    rng = np.random.default_rng(0)
+    for folder, count in counts.items():
+        (root / folder).mkdir(parents=True)
+        for k in range(count):
+            pixels = rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)
+            pixels[5:35, 5:25] = 30 + 20 * k  # a dark article on a noisy ground
+            Image.fromarray(pixels).save(root / folder / f"{k}.png")
+    return root
+
+
+def test_a_photo_set_reads_its_own_mapping_and_splits_each_folder(tmp_path):
+    root = photo_folder(tmp_path / "mine", {"boots": 4, "caps": 6, "ignored": 2})
+    (root / "classes.toml").write_text("[folders]\nboots = ['Ankle boot', 'Sneaker']\ncaps = []\n")
+    photos = find_photo_set(root)
+    assert photos.counts() == {"boots": 4, "caps": 6}
+    targets = photos.targets()
+    assert targets[:4, [7, 9]].all() and targets[:4].sum() == 8 and targets[4:].sum() == 0
+    learn, held = split_photo_set(photos, 0.5, seed=1)
+    assert sorted(learn + held) == list(range(10)) and len(held) == 5
+    with pytest.raises(PhotoSetError, match="no photos in folders named"):
+        find_photo_set(tmp_path / "mine" / "caps")
+
+
+def test_prepared_photos_are_cached_by_content(tmp_path):
+    root = photo_folder(tmp_path / "p", {"shirt": 3})
+    files = sorted((root / "shirt").iterdir())
+    cache = tmp_path / "cache"
+    first = prepare_photos(files, cache, workers=1)
+    assert first.shape == (3, 28, 28) and first.dtype == np.uint8
+    assert sorted(p.stem for p in cache.iterdir()) == sorted(cache_key(f) for f in files)
+    copy = root / "shirt" / "copy.png"
+    copy.write_bytes(files[0].read_bytes())  # same bytes, another name: from the cache
+    (cache / f"{cache_key(files[1])}.npy").write_bytes(b"damaged")  # prepared again
+    again = prepare_photos([copy, files[1]], cache, workers=1)
+    np.testing.assert_array_equal(again, first[:2])
+
+
+def test_the_photo_threshold_flags_at_most_the_allowed_share_of_in_class_photos():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(10) * 0.3, size=200)
+    in_class = rng.random(200) < 0.8
+    threshold = photo_threshold(p, in_class, 0.1)
+    flagged = p[in_class].max(axis=1) < threshold
+    assert flagged.mean() <= 0.1 and flagged.sum() == int(0.1 * in_class.sum())
+    assert photo_threshold(p, np.zeros(200, bool), 0.1) == 0.0
+
+
+@pytest.mark.slow
+def test_learning_photos_records_what_it_learned(tmp_path, monkeypatch):
+    from conftest import make_arrays, write_folder
+
+    training_dir = write_folder(tmp_path / "training", make_arrays(200, 40))
+    monkeypatch.setenv("FMNIST_CACHE_DIR", str(tmp_path / "cache"))
+    from click.testing import CliRunner
+
+    from fmnist.artifacts import read_metadata
+    from fmnist.cli import main
+
+    root = photo_folder(tmp_path / "photos", {"t-shirt": 6, "shoes": 6, "hat": 6})
+    result = CliRunner().invoke(
+        main,
+        ["train", "--model", "mlp", "--epochs", "1", "--data-dir", str(training_dir),
+         "--runs-dir", str(tmp_path / "runs"), "--photos", str(root)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").iterdir()
+    record = json.loads((run / "photos.json").read_text())
+    info = read_metadata(run / "model.keras")
+    assert info["photo_learning"]["learned_from"] + info["photo_learning"]["held_out"] == 18
+    assert info["unsure_below"] == pytest.approx(record["unsure_below"], abs=1e-6)
+    assert set(record["held_out_scores"]["after"]["folders"]) == {"t-shirt", "shoes", "hat"}
+    assert "[photos] held-out photos top-1" in result.output
+    from fmnist.evaluation.diagnosis import diagnose
+    from fmnist.reports.report import build_report
+
+    assert diagnose(run)[-1]["key"] == "photos"
+    html = build_report(run)
+    assert re.search(r"Learned from \d+ labelled photos", html) and "photos_held_out" not in html
+    assert (run / "plots" / "photos_held_out.png").read_bytes()[:4] == b"\x89PNG"
