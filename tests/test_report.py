@@ -72,9 +72,8 @@ def test_pipeline_writes_every_artifact(pipeline_run):
     assert all(f["ok"] for f in pipeline["data"]["files"])
     assert len(pipeline["predictions"]) == 15
     timings = pipeline["timings_s"]  # the report's stage counted, and inside the total
-    assert "report" in timings and timings["total"] >= sum(
-        v for k, v in timings.items() if k != "total"
-    )
+    stages = [v for k, v in timings.items() if k != "total"]
+    assert "report" in timings and timings["total"] >= sum(stages) - 0.01 * len(stages)
     assert "test accuracy" in output and "Report: " in output
     trained_in = json.loads((run_dir / "metrics.json").read_text())["trained_in"]
     assert trained_in in ("float32", "bfloat16") and f"images/s in {trained_in})" in output

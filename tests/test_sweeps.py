@@ -312,3 +312,17 @@ def test_an_interrupted_sweep_resumes_and_keeps_finished_trials(tmp_path, ray_mo
     for name, mtime in first_model.items():  # the finished trial was not trained again
         assert (sweep_dir / name / "model.keras").stat().st_mtime_ns == mtime
     assert len(leaderboard(sweep_dir)) == 3
+
+
+def test_the_best_config_is_valid_toml_that_trains_the_same_config(tmp_path):
+    import tomllib
+
+    from fmnist.sweeps.spec import config_toml
+    from fmnist.training.config import load_config_file, make_config
+
+    config = make_config({"model": "mlp", "model_args": {"units": 64}, "photos": None})
+    path = tmp_path / "best.toml"
+    path.write_text(config_toml(config))
+    values = load_config_file(path)
+    assert make_config(values) == config and "null" not in path.read_text()
+    assert tomllib.loads(path.read_text())["model_args"] == {"units": 64}

@@ -199,17 +199,18 @@ def load_repeat(path: Path | str) -> SweepSpec:
 
 
 def config_toml(config: TrainConfig) -> str:
-    """A TrainConfig as a TOML file for `fmnist train --config`, without where it ran."""
-    import json
+    """A TrainConfig as a TOML file for `fmnist train --config`, without where it ran (TOML
+    has no null: unset values are left out, as their defaults then apply)."""
+    import tomli_w
 
-    lines = ["# The best trial of a sweep: fmnist train --config THIS_FILE"]
-    tables = []
-    for key, value in dataclasses.asdict(config).items():
-        if value is None or key in ("runs_dir", "name", "data_dir"):
-            continue
-        if isinstance(value, dict):
-            if value:
-                tables += [f"\n[{key}]", *(f"{k} = {json.dumps(v)}" for k, v in value.items())]
-            continue
-        lines.append(f"{key} = {json.dumps(value)}")
-    return "\n".join(lines + tables) + "\n"
+    def present(values: dict) -> dict:
+        return {
+            k: present(v) if isinstance(v, dict) else v for k, v in values.items() if v is not None
+        }
+
+    values = {
+        k: v
+        for k, v in present(dataclasses.asdict(config)).items()
+        if k not in ("runs_dir", "name", "data_dir")
+    }
+    return "# The best trial of a sweep: fmnist train --config THIS_FILE\n" + tomli_w.dumps(values)
