@@ -10,7 +10,6 @@ Figures come back as matplotlib Figures; `write_exploration` saves them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,6 @@ from fmnist.data.dataset import Dataset
 from fmnist.plots import image_grid, new_figure, save_figure, show_image
 from fmnist.run_folder import exploration_paths, write_json
 from fmnist.terminal import render_table
-
-
 
 # --- statistics -----------------------------------------------------------------------
 
