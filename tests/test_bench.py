@@ -22,6 +22,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         "photos.py",
     ],
 )
+@pytest.mark.slow
 def test_benchmark_prints_its_help(script):
     result = subprocess.run(
         [sys.executable, str(BENCH / script), "--help"],
@@ -42,6 +43,7 @@ def test_load_test_refuses_addresses_off_this_machine():
         client("http://10.0.0.1:80", b"", 0, [1], [], [], None)
 
 
+@pytest.mark.slow
 def test_photo_benchmark_scores_a_folder_laid_out_like_photos_dev(tmp_path):
     import io
     import json

@@ -233,6 +233,7 @@ def test_evaluate_update_writes_into_the_run_and_its_report(tiny_run):
     assert (tiny_run / "report.html").is_file()
 
 
+@pytest.mark.slow
 def test_evaluate_uses_the_runs_own_tta(tmp_path, training_dir):
     config = tmp_path / "c.toml"
     config.write_text('model = "mlp"\nepochs = 1\ntta = true\n')
@@ -291,6 +292,7 @@ def test_export_command(tiny_run, tmp_path):
     assert (tmp_path / "m.onnx").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_commands_print_no_tensorflow_start_up_noise():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     result = subprocess.run(

@@ -45,6 +45,7 @@ def pipeline_run(tmp_path_factory):
     return run_dir, result.output
 
 
+@pytest.mark.slow
 def test_pipeline_writes_every_artifact(pipeline_run):
     run_dir, output = pipeline_run
     for name in (
@@ -79,6 +80,7 @@ def test_pipeline_writes_every_artifact(pipeline_run):
     assert trained_in in ("float32", "bfloat16") and f"images/s in {trained_in})" in output
 
 
+@pytest.mark.slow
 def test_report_has_every_section_and_embeds_every_image(pipeline_run):
     run_dir, _ = pipeline_run
     html = (run_dir / "report.html").read_text()
@@ -94,6 +96,7 @@ def test_report_has_every_section_and_embeds_every_image(pipeline_run):
     assert re.search(r"trained in</td><td[^>]*>(float32|bfloat16)<", html)
 
 
+@pytest.mark.slow
 def test_report_rebuilds_from_the_folder_alone(pipeline_run):
     run_dir, _ = pipeline_run
     before = (run_dir / "report.html").read_text()
@@ -103,6 +106,7 @@ def test_report_rebuilds_from_the_folder_alone(pipeline_run):
     assert build_report(run_dir) == before
 
 
+@pytest.mark.slow
 def test_report_renders_in_chromium(pipeline_run, browser):
     run_dir, _ = pipeline_run
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -129,6 +133,7 @@ def confusion_table(html: str) -> list[list[int]]:
     return [[int(n) for n in re.findall(r">(\d+)<", row)] for row in rows]
 
 
+@pytest.mark.slow
 def test_report_confusion_table_counts_match_scikit_learn(pipeline_run):
     import numpy as np
     from sklearn.metrics import confusion_matrix
@@ -147,6 +152,7 @@ def test_report_confusion_table_counts_match_scikit_learn(pipeline_run):
     assert np.array_equal(confusion_table((run_dir / "report.html").read_text()), expected)
 
 
+@pytest.mark.slow
 def test_report_confusion_cells_open_their_images(pipeline_run, browser):
     run_dir, _ = pipeline_run
     html = (run_dir / "report.html").read_text()
@@ -169,6 +175,7 @@ def test_report_confusion_cells_open_their_images(pipeline_run, browser):
     page.close()
 
 
+@pytest.mark.slow
 def test_report_is_reasonably_small(pipeline_run):
     """One self-contained file: thumbnails, not full images, and its size said."""
     run_dir, _ = pipeline_run
@@ -177,6 +184,7 @@ def test_report_is_reasonably_small(pipeline_run):
     assert size < 3_000_000
 
 
+@pytest.mark.slow
 def test_leaderboard_reads_finished_and_interrupted_runs(tmp_path, pipeline_run):
     from conftest import make_arrays as arrays_of
     from fmnist.data.dataset import Dataset

@@ -371,6 +371,7 @@ def server(tmp_path_factory, model):
     process.wait(timeout=20)
 
 
+@pytest.mark.slow
 def test_real_server_answers_a_real_request(server):
     body = json.dumps({"pixels": [[0] * 28] * 28}).encode()
     request = urllib.request.Request(

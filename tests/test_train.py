@@ -40,6 +40,7 @@ def config(tmp_path, **overrides):
     return resolve_config(**{**values, **overrides})
 
 
+@pytest.mark.slow
 def test_one_epoch_writes_a_complete_run_folder(tmp_path, tiny):
     run_dir = train(config(tmp_path), tiny)
     files = {str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file()}
@@ -129,6 +130,7 @@ class InterruptAfter(keras.callbacks.Callback):
             raise self.error
 
 
+@pytest.mark.slow
 def test_resume_continues_where_the_run_stopped(tmp_path, tiny):
     cfg = config(tmp_path, epochs=4, patience=0, gap_threshold=0.0)
     uninterrupted = read_history(train(cfg, tiny) / "history.csv")
@@ -171,6 +173,7 @@ def test_finished_run_cannot_be_resumed(tmp_path, tiny):
         resume(run_dir, tiny)
 
 
+@pytest.mark.slow
 def test_same_seed_same_history(tmp_path, tiny):
     cfg = config(tmp_path, model="cnn_bn", epochs=2, batch_size=32, seed=7)
     first = (train(cfg, tiny) / "history.csv").read_text()
@@ -180,6 +183,7 @@ def test_same_seed_same_history(tmp_path, tiny):
     assert other.read_text() != first
 
 
+@pytest.mark.slow
 def test_validate_on_test_warns(tmp_path, tiny, capsys):
     run_dir = train(config(tmp_path, validate_on_test=True), tiny)
     assert "model selection sees it" in capsys.readouterr().err
