@@ -1,5 +1,7 @@
 """Config as data: recipe, file and flag precedence; unknown keys and wrong types refused."""
 
+import re
+
 import pytest
 
 from fmnist.training.config import (
@@ -88,3 +90,34 @@ def test_run_names_cannot_leave_the_runs_folder(name):
     with pytest.raises(ConfigError, match="must be a plain folder name"):
         make_config({"name": name})
     assert make_config({"name": "try-2"}).name == "try-2"
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"learning_rate": float("nan")}, "learning_rate: must be a finite number, got nan"),
+        ({"learning_rate": float("inf")}, "learning_rate: must be a finite number, got inf"),
+        ({"learning_rate": 0}, "learning_rate: must be above 0"),
+        ({"seed": -1}, "seed: must be at least 0, got -1"),
+        ({"seed": 2**32}, "seed: must be at most 4294967295"),
+        ({"batch_size": 10**9}, "batch_size: must be at most 60000, got 1000000000"),
+        ({"label_smoothing": 1.0}, "label_smoothing: must be below 1"),
+        ({"warmup_epochs": float("nan")}, "warmup_epochs: must be a finite number"),
+    ],
+)
+def test_values_out_of_range_are_refused_before_any_work(values, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_config(values)
+
+
+def test_a_bad_flag_makes_no_run_folder(tmp_path):
+    from click.testing import CliRunner
+
+    from fmnist.cli import main
+
+    for flags in (["--lr", "nan"], ["--seed", "-1"], ["--batch-size", "1000000000"]):
+        result = CliRunner().invoke(
+            main, ["train", "--model", "mlp", "--runs-dir", str(tmp_path / "runs"), *flags]
+        )
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert not (tmp_path / "runs").exists()

@@ -63,25 +63,28 @@ class TrainConfig:
     name: str | None = None  # run folder suffix; default: the model name
 
 
-def _check_choices(config: TrainConfig) -> None:
-    for key, choices in (
-        ("optimizer", OPTIMIZERS),
-        ("schedule", SCHEDULES),
-        ("loss", LOSSES),
-        ("precision", PRECISIONS),
-    ):
-        if getattr(config, key) not in choices:
-            raise ConfigError(f"{key}: {getattr(config, key)!r} is not one of {', '.join(choices)}")
-    for key in ("epochs", "batch_size"):
-        if getattr(config, key) < 1:
-            raise ConfigError(f"{key}: must be at least 1, got {getattr(config, key)}")
-    for key in ("erasing", "photo_style"):
-        if not 0 <= getattr(config, key) <= 1:
-            raise ConfigError(f"{key}: {getattr(config, key)} is not in [0, 1]")
-    if not 0 <= config.val_fraction < 1:
-        raise ConfigError(f"val_fraction: {config.val_fraction} is not in [0, 1)")
-    if config.learning_rate <= 0:
-        raise ConfigError(f"learning_rate: must be positive, got {config.learning_rate}")
+# What each value may be, declared once: the choices of the text fields and the range of the
+# numbers (pydantic checks both, and NaN or infinity for every float); one-line errors name
+# the key (`describe_validation_error`).
+CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "precision": PRECISIONS}
+BOUNDS = {
+    "epochs": dict(ge=1, le=10_000),
+    "batch_size": dict(ge=1, le=60_000),  # at most the whole training set
+    "learning_rate": dict(gt=0, le=10),
+    "weight_decay": dict(ge=0, le=1),
+    "warmup_epochs": dict(ge=0),
+    "label_smoothing": dict(ge=0, lt=1),
+    "shift": dict(ge=0, le=14),  # half the image
+    "erasing": dict(ge=0, le=1),
+    "photo_style": dict(ge=0, le=1),
+    "val_fraction": dict(ge=0, lt=1),
+    "patience": dict(ge=0),
+    "gap_threshold": dict(ge=0, le=1),
+    "seed": dict(ge=0, le=2**32 - 1),  # NumPy's and TensorFlow's seed range
+}
+
+
+def _check_name(config: TrainConfig) -> None:
     name = config.name
     if name is not None and (not name or name in (".", "..") or set(name) & set("/\\\0")):
         raise ConfigError(f"name: {name!r} must be a plain folder name (no / or ..)")
@@ -95,6 +98,14 @@ def _validator():
     import pydantic
 
     hints = typing.get_type_hints(TrainConfig)
+    for key, choices in CHOICES.items():
+        hints[key] = typing.Literal[choices]
+    for key, bounds in BOUNDS.items():
+        finite = {"allow_inf_nan": False} if hints[key] is float else {}
+        hints[key] = typing.Annotated[hints[key], pydantic.Field(**bounds, **finite)]
+    for key, hint in hints.items():
+        if hint is float:
+            hints[key] = typing.Annotated[float, pydantic.Field(allow_inf_nan=False)]
     fields = {
         f.name: (
             hints[f.name],
@@ -118,7 +129,7 @@ def make_config(values: dict) -> TrainConfig:
     except pydantic.ValidationError as error:
         raise ConfigError(describe_validation_error(error.errors())) from None
     config = TrainConfig(**dict(checked))
-    _check_choices(config)
+    _check_name(config)
     return config
 
 
@@ -130,8 +141,24 @@ def describe_validation_error(problems: list[dict]) -> str:
     if unknown:
         known = ", ".join(f.name for f in dataclasses.fields(TrainConfig))
         return f"unknown config key {key!r}; known keys: {known}"
+    got, kind, limit = problem["input"], problem["type"], problem.get("ctx", {})
+    if kind == "literal_error":
+        return f"{key}: {got!r} is not one of {', '.join(CHOICES[key])}"
+    if kind == "finite_number":
+        return f"{key}: must be a finite number, got {got!r}"
+    if kind in RANGE_WORDS:
+        words, bound = RANGE_WORDS[kind], next(iter(limit.values()))
+        return f"{key}: must be {words} {bound}, got {got!r}"
     expected = problem["msg"].removeprefix("Input should be ")
-    return f"{key}: expected {expected}, got {problem['input']!r}"
+    return f"{key}: expected {expected}, got {got!r}"
+
+
+RANGE_WORDS = {
+    "greater_than_equal": "at least",
+    "greater_than": "above",
+    "less_than_equal": "at most",
+    "less_than": "below",
+}
 
 
 def load_config_file(path: Path | str) -> dict:
