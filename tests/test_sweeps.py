@@ -5,6 +5,7 @@ file checks still run and the rest skips (CI installs it)."""
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def test_the_issue_example_parses_as_written(tmp_path):
             "space.learning_rate.choice: expected a non-empty list",
         ),
         ("trials = 2", "model: missing"),
-        ('model = "mlp"\ntrials = 0', "trials: expected a whole number of at least 1"),
+        ('model = "mlp"\ntrials = 0', "trials: must be at least 1, got 0"),
     ],
 )
 def test_a_bad_sweep_file_is_a_one_line_error_naming_the_key(tmp_path, text, message):
@@ -326,3 +327,21 @@ def test_the_best_config_is_valid_toml_that_trains_the_same_config(tmp_path):
     values = load_config_file(path)
     assert make_config(values) == config and "null" not in path.read_text()
     assert tomllib.loads(path.read_text())["model_args"] == {"units": 64}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"space": 5}, "space: expected a valid dictionary, got 5"),
+        ({"config": [1, 2]}, "config: expected a valid dictionary"),
+        ({"cpus_per_trial": "two"}, "cpus_per_trial: expected a valid number, got 'two'"),
+        ({"time_limit_s": "soon"}, "time_limit_s: expected a valid number"),
+        ({"seed": "abc"}, "seed: expected a valid integer"),
+        ({"time_limit_s": -1}, "time_limit_s: must be above 0"),
+        ({"time_limit_s": float("nan")}, "time_limit_s: must be a finite number"),
+        ({"reduction_factor": 1}, "reduction_factor: must be at least 2"),
+    ],
+)
+def test_a_sweep_file_value_of_the_wrong_type_or_range_is_one_line(extra, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_sweep({"model": "mlp", **extra})

@@ -23,10 +23,18 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import typing
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
-from fmnist.training.config import ConfigError, TrainConfig, load_config_file, resolve_config
+from fmnist.training.config import (
+    ConfigError,
+    TrainConfig,
+    describe_validation_error,
+    load_config_file,
+    resolve_config,
+)
 
 DISTRIBUTIONS = ("choice", "grid", "uniform", "loguniform", "randint")
 METRICS = {"val_accuracy": "max", "val_loss": "min"}  # never the test set
@@ -38,6 +46,20 @@ RESERVED = ("epochs", "runs_dir", "name", "data_dir", "model")
 class Distribution:
     kind: str  # one of DISTRIBUTIONS
     values: tuple  # choice/grid: the values; ranges: (low, high)
+
+
+# The ranges of a sweep file's numbers (types come from SweepSpec's own hints).
+SPEC_BOUNDS = {
+    "trials": dict(ge=1),
+    "epochs": dict(ge=1),
+    "time_limit_s": dict(gt=0),
+    "grace_period": dict(ge=1),
+    "reduction_factor": dict(ge=2),
+    "max_concurrent": dict(ge=1),
+    "cpus_per_trial": dict(gt=0),
+    "gpus_per_trial": dict(ge=0),
+    "seed": dict(ge=0, le=2**32 - 1),
+}
 
 
 @dataclass(frozen=True)
@@ -117,24 +139,51 @@ def check_metric(metric) -> str:
     return metric
 
 
+@cache
+def _spec_validator():
+    """A strict pydantic model of SweepSpec's fields and SPEC_BOUNDS (built on first use)."""
+    import pydantic
+
+    hints = typing.get_type_hints(SweepSpec)
+    fields = {}
+    for f in dataclasses.fields(SweepSpec):
+        hint = hints[f.name]
+        constraints = dict(SPEC_BOUNDS.get(f.name, {}))
+        if float in typing.get_args(hint) or hint is float:
+            constraints["allow_inf_nan"] = False
+        if constraints:
+            hint = typing.Annotated[hint, pydantic.Field(**constraints)]
+        if f.default is not dataclasses.MISSING:
+            fields[f.name] = (hint, f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            fields[f.name] = (hint, pydantic.Field(default_factory=f.default_factory))
+        else:
+            fields[f.name] = (hint, ...)  # required: the model
+    strict = pydantic.ConfigDict(strict=True, extra="forbid")
+    return pydantic.create_model("SweepSpec", __config__=strict, **fields)
+
+
+def check_spec_types(values: dict, source: str) -> SweepSpec:
+    """The file's values as a SweepSpec, every type and range checked; one-line errors."""
+    import pydantic
+
+    try:
+        checked = _spec_validator()(**values)
+    except pydantic.ValidationError as error:
+        known = sorted(f.name for f in dataclasses.fields(SweepSpec))
+        problems = error.errors()
+        message = describe_validation_error(problems, known, {}, noun="key")
+        unknown = problems[0]["type"] == "extra_forbidden"
+        raise ConfigError(f"{source}: {message}" if unknown else message) from None
+    return SweepSpec(**{f.name: getattr(checked, f.name) for f in dataclasses.fields(SweepSpec)})
+
+
 def parse_sweep(values: dict, source: str = "sweep file") -> SweepSpec:
     """A checked SweepSpec from the file's values."""
-    known = {f.name for f in dataclasses.fields(SweepSpec)}
-    for key in values:
-        if key not in known:
-            raise ConfigError(
-                f"{source}: unknown key {key!r}; known keys: {', '.join(sorted(known))}"
-            )
     if "model" not in values:
         raise ConfigError(f"{source}: model: missing (the recipe every trial starts from)")
-    spec = SweepSpec(**values)
+    spec = check_spec_types(values, source)
     check_metric(spec.metric)
-    for key in ("trials", "epochs", "grace_period", "reduction_factor"):
-        value = getattr(spec, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{key}: expected a whole number of at least 1, got {value!r}")
-    if spec.reduction_factor < 2:
-        raise ConfigError(f"reduction_factor: must be at least 2, got {spec.reduction_factor}")
     space = flatten_space(spec.space)
     space = {key: check_distribution(key, value) for key, value in space.items()}
     for key in space:

@@ -133,17 +133,21 @@ def make_config(values: dict) -> TrainConfig:
     return config
 
 
-def describe_validation_error(problems: list[dict]) -> str:
-    """One line naming the key: an unknown one, or one whose value has the wrong type."""
+def describe_validation_error(
+    problems: list[dict], known=None, choices: dict | None = None, noun: str = "config key"
+) -> str:
+    """One line naming the key: an unknown one, a value of the wrong type, outside its
+    choices or its range, or not finite. `known` and `choices` default to TrainConfig's."""
+    known = known or [f.name for f in dataclasses.fields(TrainConfig)]
+    choices = CHOICES if choices is None else choices
     unknown = [p for p in problems if p["type"] == "extra_forbidden"]
     problem = (unknown or problems)[0]
     key = ".".join(map(str, problem["loc"]))
     if unknown:
-        known = ", ".join(f.name for f in dataclasses.fields(TrainConfig))
-        return f"unknown config key {key!r}; known keys: {known}"
+        return f"unknown {noun} {key!r}; known keys: {', '.join(known)}"
     got, kind, limit = problem["input"], problem["type"], problem.get("ctx", {})
     if kind == "literal_error":
-        return f"{key}: {got!r} is not one of {', '.join(CHOICES[key])}"
+        return f"{key}: {got!r} is not one of {', '.join(choices[key])}"
     if kind == "finite_number":
         return f"{key}: must be a finite number, got {got!r}"
     if kind in RANGE_WORDS:
