@@ -114,9 +114,8 @@ def augment_photos(pixels: np.ndarray, rng, rotation: float = 0.0, scale: float 
     return np.clip(images.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
 
-def score(forward, pixels, folders, mapping, flip_tta, threshold=None) -> dict:
+def score(probabilities, folders, mapping, threshold=None) -> dict:
     """Top-1, top-3 and not-sure rates of held-out photos, per folder and overall."""
-    _, probabilities = answer_probabilities(forward, pixels, flip_tta)
     names = np.array(folders)
     by_folder = {f: probabilities[names == f] for f in sorted(set(folders))}
     return score_folders(by_folder, threshold, mapping)
@@ -139,9 +138,9 @@ def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=p
     data = data or load_dataset(data_dir=config.data_dir)
     splits = make_splits(data, config)
     model, info = load_model_with_metadata(run.model_path)
-    forward = forward_function(model)
     held_folders = [folders[i] for i in held]
-    before = score(forward, pixels[held], held_folders, photo_set.folders, config.tta)
+    _, held_probabilities = answer_probabilities(forward_function(model), pixels[held], config.tta)
+    before = score(held_probabilities, held_folders, photo_set.folders)
     keras.utils.set_random_seed(settings.seed)
     steps = settings.epochs * int(
         np.ceil(len(learn) * (1 + settings.fmnist_per_photo) / settings.batch_size)
@@ -157,7 +156,7 @@ def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=p
     _, held_probabilities = answer_probabilities(forward, pixels[held], config.tta)
     in_class = targets[held].sum(axis=1) > 0
     threshold = photo_threshold(held_probabilities, in_class, settings.in_class_flagged)
-    after = score(forward, pixels[held], held_folders, photo_set.folders, config.tta, threshold)
+    after = score(held_probabilities, held_folders, photo_set.folders, threshold)
     _, val = answer_probabilities(forward, splits.val_x, config.tta)
     learned = {
         "photos": str(photo_set.root),
