@@ -282,3 +282,21 @@ def test_resume_removes_what_a_killed_save_left(tmp_path, tiny):
     resume(run_dir, tiny)
     assert not any(path.exists() for path in leftovers)
     assert json.loads((run_dir / "state.json").read_text())["status"] == "finished"
+
+
+def test_a_run_whose_loss_becomes_nan_is_recorded_as_diverged(tmp_path, tiny):
+    from fmnist.evaluation.diagnosis import diagnose
+    from fmnist.training.train import TrainingDiverged
+
+    diverging = config(tmp_path, model="cnn", epochs=3, optimizer="sgd", learning_rate=10.0)
+    with pytest.raises(TrainingDiverged) as caught:
+        train(diverging, tiny)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    state = RunFolder(run_dir).read_state()
+    assert state.status == "diverged" and state.stage == "train"
+    assert str(caught.value) == f"{run_dir}: {state.error}"
+    assert state.error.startswith("diverged: training loss became nan at epoch 1, step ")
+    history = RunFolder(run_dir).read_history()
+    assert all(np.isfinite(v).all() for v in history.values())  # the NaN epoch not recorded
+    (rate,) = [f for f in diagnose(run_dir) if f["key"] == "learning_rate"]
+    assert rate["verdict"] == "attention" and rate["answer"].startswith("Diverged")

@@ -14,8 +14,11 @@ leaves behind are removed by `remove_leftovers`. TensorFlow-free, so `fmnist run
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
+import shutil
+import socket
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from fmnist.errors import FmnistError, describe_os_error
 
-STATUSES = ("running", "interrupted", "failed", "finished")
+STATUSES = ("running", "interrupted", "failed", "diverged", "finished")
 
 # What `fmnist explore` writes into its folder (a run's explore/): statistics and figures.
 EXPLORE_STATS = "stats.json"
@@ -70,7 +73,17 @@ class RunState:
     precision: str | None = None  # the arithmetic it trains in: float32 or bfloat16
     stopped_by: str | None = None  # epochs | early_stopping | overfitting_gap | asha (a sweep)
     stage: str | None = None  # failed or interrupted: the stage it stopped in
-    error: str | None = None  # failed: the one-line reason
+    error: str | None = None  # failed or diverged: the one-line reason
+    pid: int | None = None  # running: the process that runs it, on `host`
+    host: str | None = None
+
+    @property
+    def live_status(self) -> str:
+        """The status, with a "running" run whose process is gone (kill -9, a crash, a
+        reboot) seen as "interrupted": only checked on the machine that ran it."""
+        if self.status != "running" or self.pid is None or self.host != socket.gethostname():
+            return self.status
+        return "running" if process_alive(self.pid) else "interrupted"
 
     @classmethod
     def from_dict(cls, values: dict) -> RunState:
@@ -81,19 +94,60 @@ class RunState:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 asks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def temporary_for(path: Path) -> Path:
+    """Where `path` is written before its rename: `.NAME.PID.tmp.SUFFIX` beside it."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete what a killed write of `path` left (`.NAME.PID.tmp.SUFFIX`, a file or a
+    SavedModel's folder) when process PID is gone: kill -9 leaves no chance to clean up."""
+    stale = []
+    for leftover in Path(path).parent.glob(f".{glob.escape(Path(path).stem)}.*.tmp*"):
+        pid = leftover.name[len(Path(path).stem) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+            stale.append(leftover)
+    return stale
+
+
 @contextmanager
 def atomic_path(path: Path | str):
     """The one atomic write: yields a temporary path beside `path` (`.NAME.PID.tmp.SUFFIX`,
     keeping the suffix, which Keras and Matplotlib read) to write to, and renames it over
     `path` only once the block completes; on an error the temporary file goes and `path`
     stays as it was."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
+    with atomic_paths(path) as (temporary,):
         yield temporary
-        os.replace(temporary, path)
+
+
+@contextmanager
+def atomic_paths(*paths: Path | str):
+    """`atomic_path` for a set of files written together (one photo's figures): a temporary
+    path for each, all renamed into place only once every one is written, so a failure
+    leaves the old set whole, never old files mixed with new ones."""
+    paths = [Path(p) for p in paths]
+    temporaries = [temporary_for(p) for p in paths]
+    for path in paths:
+        remove_stale_temporaries(path)
+    try:
+        yield temporaries
+        for temporary, path in zip(temporaries, paths, strict=True):
+            os.replace(temporary, path)
     finally:
-        temporary.unlink(missing_ok=True)
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -205,6 +259,9 @@ class RunFolder:
         return RunState.from_dict(values) if values else RunState(status="unknown")
 
     def write_state(self, state: RunState) -> None:
+        """Write the state; a running one names this process and host (`live_status`)."""
+        running = state.status == "running"
+        state.pid, state.host = (os.getpid(), socket.gethostname()) if running else (None, None)
         write_json(self.state_path, state.to_dict())
 
     def read_metrics(self) -> dict:

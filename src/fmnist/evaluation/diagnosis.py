@@ -278,7 +278,7 @@ def diagnose(run_dir: Path | str) -> list[dict]:
         check_normalise(metrics),
         fit,
         check_capacity(fit, metrics),
-        check_learning_rate(history, config),
+        check_learning_rate(history, config, folder.read_state()),
         check_epochs(history, metrics, config, fit),
         check_accuracy(test or val, "test" if test else "validation"),
         check_loss(history, config, best, val),

@@ -135,9 +135,18 @@ def check_capacity(fit: dict, metrics: dict) -> dict:
     return finding("capacity", "ok", "About right for this recipe: no sign of either.", size)
 
 
-def check_learning_rate(history: dict, config: dict) -> dict:
+def check_learning_rate(history: dict, config: dict, state=None) -> dict:
     loss = history.get("loss", [])
     rate = f"peak rate {config.get('learning_rate', '?')}, schedule {config.get('schedule', '?')}"
+    if state is not None and state.status == "diverged":
+        return finding(
+            "learning_rate",
+            "attention",
+            "Diverged: the training loss became NaN or infinite, and training stopped there.",
+            f"{state.error}; {len(loss)} good epochs kept",
+            "Lower the learning rate (by 3 to 10 times) or add warm-up.",
+            kind="diverged",
+        )
     if len(loss) < 2:
         return finding("learning_rate", "unknown", "One epoch or none: too short to judge.", rate)
     if not all(math.isfinite(v) for v in loss) or (len(loss) > 1 and loss[-1] > loss[0]):

@@ -30,8 +30,8 @@ def run_row(folder: Path | str) -> dict:
         val = max(history["val_accuracy"])  # an unfinished run: its best epoch so far
     evaluation = evaluation_of(metrics, "test")
     test = evaluation.get("accuracy")
-    status = state.status
-    if state.status == "failed" and state.stage:
+    status = state.live_status
+    if status == "failed" and state.stage:
         status += f" ({state.stage})"
     return {
         "name": run.path.name,

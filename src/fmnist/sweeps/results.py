@@ -23,7 +23,7 @@ def trial_rows(sweep_dir: Path, spec: SweepSpec, errors: dict) -> list[dict]:
     for run in list_runs(sweep_dir):
         config, metrics, state = run.read_config_values(), run.read_metrics(), run.read_state()
         val, history = evaluation_of(metrics, "val"), run.read_history()
-        status = "stopped by ASHA" if state.stopped_by == "asha" else state.status
+        status = "stopped by ASHA" if state.stopped_by == "asha" else state.live_status
         error = errors.get(SweepFolder.trial_id(run.path))
         rows.append(
             {

@@ -7,6 +7,7 @@ finished epoch.
 
 from __future__ import annotations
 
+import math
 import time
 
 import keras
@@ -35,6 +36,31 @@ class GapStop(keras.callbacks.Callback):
         if gap_exceeded(logs or {}, self.threshold):
             self.stopped_epoch = epoch
             self.model.stop_training = True
+
+
+class DivergenceStop(keras.callbacks.Callback):
+    """Stop at the first step whose training loss is NaN or infinite: the run diverged, and
+    every step after it would only train NaN weights. `diverged` says where, in words."""
+
+    def __init__(self):
+        super().__init__()
+        self.diverged: str | None = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)) and self.diverged is None:
+            where = f"epoch {self.epoch + 1}, step {batch + 1}"
+            self.diverged = f"training loss became {float(loss)} at {where}"
+            self.model.stop_training = True
+
+
+def finite_epoch(logs: dict) -> bool:
+    """Whether an epoch's losses are all numbers (not NaN or infinite)."""
+    return all(math.isfinite(float(v)) for k, v in logs.items() if k.endswith("loss"))
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -74,6 +100,8 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
+        if not finite_epoch(logs):  # a diverged epoch: its weights are NaN, keep the last good
+            return
         logs["learning_rate"] = float(
             keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         )

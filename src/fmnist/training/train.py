@@ -23,6 +23,7 @@ import numpy as np
 
 from fmnist.artifacts import load_model, load_model_with_metadata, save_model
 from fmnist.data.dataset import Dataset, Splits, load_dataset, make_splits
+from fmnist.data.photo_sets import find_photo_set
 from fmnist.errors import FmnistError
 from fmnist.machine import amx_available, package_versions
 from fmnist.photos.augment import photo_style
@@ -42,6 +43,10 @@ from fmnist.training.models import (
 
 class TrainingInterrupted(FmnistError):
     exit_code = 130  # the shell's code for Ctrl-C
+
+
+class TrainingDiverged(FmnistError):
+    """The training loss became NaN or infinite: the run is recorded as diverged."""
 
 
 class TrainingBatches(keras.utils.PyDataset):
@@ -185,8 +190,10 @@ def train(
     """Train a fresh run of `config` (in `run_dir`, made by create_run_dir by default);
     returns its run folder."""
     # What can fail before any work fails here, before a run folder exists: the model and
-    # its overrides, then the data.
+    # its overrides, the photos to learn, then the data.
     create_model(config.model, **config.model_args)
+    if config.photos:
+        find_photo_set(config.photos, config.photo_classes)
     dataset = dataset or load_dataset(data_dir=config.data_dir)
     run = RunFolder(run_dir or create_run_dir(config))
     run.write_record(
@@ -224,6 +231,8 @@ def fit_recorded(run: RunFolder, *args) -> Path:
     """`fit`, with a run that stops on an error recorded as failed (or interrupted)."""
     try:
         return fit(run, *args)
+    except TrainingDiverged:
+        raise  # recorded as diverged already
     except BaseException as error:
         run.record_failure("train", error)
         raise
@@ -241,10 +250,12 @@ def fit(run: RunFolder, config, dataset, state: RunState, history, model, extra_
     else:  # resumed: the checkpoint's layers carry the precision it trains in
         state.precision = precision_of(model)
     has_val = len(splits.val_y) > 0
+    divergence = callbacks.DivergenceStop()
     stops = [callbacks.GapStop(config.gap_threshold)]
     if config.patience and has_val:
         stops.append(callbacks.ResumableEarlyStopping(config.patience, history))
     chain = [
+        divergence,
         callbacks.EpochSync(batches),
         *stops,
         callbacks.RunRecorder(run, history, state, dataset.class_names, has_val),
@@ -272,9 +283,22 @@ def fit(run: RunFolder, config, dataset, state: RunState, history, model, extra_
             f"interrupted after {state.epochs_done} finished epochs; resume with: "
             f"fmnist train --resume {run.path}"
         ) from None
+    if divergence.diverged:
+        record_divergence(run, config, state, divergence.diverged)
     state.stopped_by = stop_reason(stops)
     finish(run, config, splits, history, state)
     return run.path
+
+
+def record_divergence(run: RunFolder, config: TrainConfig, state: RunState, where: str):
+    """Mark the run diverged, with where and the rate, and stop with a one-line error."""
+    state.status, state.stage = "diverged", "train"
+    state.error = (
+        f"diverged: {where} (learning rate {config.learning_rate:g}, {config.optimizer}, "
+        f"{config.schedule}); lower the learning rate 3 to 10 times or add warm-up"
+    )
+    run.write_state(state)
+    raise TrainingDiverged(f"{run.path}: {state.error}")
 
 
 def stop_reason(stops: list) -> str:
