@@ -1,5 +1,6 @@
 """Downloads against HTTP servers on 127.0.0.1: fallback, MD5 refusal, nothing half-written."""
 
+import os
 import shutil
 
 import pytest
@@ -103,3 +104,25 @@ def test_real_files_download_from_a_local_mirror(real_data_dir, serve_folder, tm
     checks = download.verify_folder(dest)
     assert [c.md5 for c in checks] == list(download.MD5.values())
     assert all(c.ok for c in checks)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_full_disk_is_named_as_the_cause(tmp_path, mirrors, monkeypatch):
+    """Writes go to /dev/full, a device that is always full (ENOSPC): the error is the
+    disk's, said so in one line, not "no mirror ... offline?"."""
+    import contextlib
+
+    import pooch.core
+
+    @contextlib.contextmanager
+    def full_device(path=None):
+        yield "/dev/full"
+
+    monkeypatch.setattr(pooch.core, "temporary_file", full_device)
+    with pytest.raises(DataError) as caught:
+        download.download(tmp_path / "dest", (mirrors["good"],), progress=False)
+    message = str(caught.value)
+    dest = tmp_path / "dest"
+    disk = "no space left on the disk"
+    assert message == f"train-images-idx3-ubyte.gz: cannot save it in {dest}: {disk}"
+    assert not any((tmp_path / "dest").iterdir())

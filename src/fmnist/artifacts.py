@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.errors import FmnistError
-from fmnist.run_folder import atomic_path
+from fmnist.errors import FmnistError, one_line
+from fmnist.run_folder import atomic_path, remove_stale_temporaries, temporary_for
 
 FORMATS = (".keras", ".h5", ".pkl")
 EXPORT_FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
@@ -43,6 +43,12 @@ INPUT_CONVENTION = "raw grayscale pixels 0-255, shape (N, 28, 28, 1), float32 or
 PICKLE_REFUSAL = (
     "refusing to load a pickle: unpickling runs arbitrary code from the file; pass "
     "--trust-pickle (trust=True) only for files you made or fully trust"
+)
+
+
+LAMBDA_REFUSAL = (
+    "holds a Lambda layer (Python code, which could do anything when loaded); fmnist loads "
+    "models with Keras' safe_mode and refuses it: rebuild the model without Lambda layers"
 )
 
 
@@ -156,8 +162,9 @@ def load_model_with_metadata(path: Path | str, compile: bool = False, trust: boo
         with quiet_legacy_warnings():
             model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # Keras raises many types for a damaged archive
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ArtifactError(f"{path}: cannot load the model ({reason[:200]})") from None
+        if "`Lambda` layer" in str(error):
+            raise ArtifactError(f"{path}: {LAMBDA_REFUSAL}") from None
+        raise ArtifactError(f"{path}: cannot load the model ({one_line(error)})") from None
     return model, read_metadata(path)
 
 
@@ -193,14 +200,15 @@ def export_model(path: Path | str, format: str, out: Path | str, trust: bool = F
     model = load_model(path, trust=trust)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")  # may be a folder
+    remove_stale_temporaries(out)
+    temporary = temporary_for(out)  # may be a folder (a SavedModel)
     previous = out.with_name(f".{out.name}.previous")
     model(np.zeros((1, 28, 28, 1), np.float32))  # the ONNX exporter needs a model called once
     try:
         try:
             model.export(str(temporary), format=EXPORT_FORMATS[format], verbose=False)
         except Exception as error:  # each exporter fails in its own way
-            raise ArtifactError(f"{path}: export to {format} failed ({error})") from None
+            raise ArtifactError(f"{path}: export to {format} failed ({one_line(error)})") from None
         if out.exists():  # a SavedModel is a folder: keep the old one until the new is in place
             os.replace(out, previous)
         os.replace(temporary, out)

@@ -6,6 +6,7 @@ on a user's path becomes such a line too (`describe_os_error`).
 
 import errno
 import os
+import re
 
 
 class FmnistError(Exception):
@@ -38,3 +39,21 @@ def describe_os_error(error: OSError) -> str:
     if error.errno == errno.EEXIST and error.filename and os.path.isfile(error.filename):
         reason = _OS_REASONS[errno.ENOTDIR]  # mkdir(parents=True) met a file on the way
     return reason if error.filename is None else f"{error.filename}: {reason}"
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """An error from a library as one line a user can read: an OSError as
+    `describe_os_error` says it; otherwise its first line without TensorFlow's internals
+    (`{{function_node ...}}`, `[Op:SaveV2]`), a full disk named as such."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return describe_os_error(error)
+    text = str(error)
+    if "No space left on device" in text:
+        return _OS_REASONS[errno.ENOSPC]
+    text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]", "", text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else type(error).__name__
+    if len(line) <= limit:
+        return line
+    end = line.rfind(". ", 0, limit)  # whole sentences, never one cut in the middle
+    return line[: end + 1] if end > 0 else line[: limit - 3].rstrip() + "..."

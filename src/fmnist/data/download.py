@@ -12,13 +12,14 @@ and nothing half-written or unverified is ever left under the real name.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist.data import idx
-from fmnist.errors import DataError
+from fmnist.errors import DataError, describe_os_error
 
 # Zalando's published MD5s (github.com/zalandoresearch/fashion-mnist, README).
 MD5 = {
@@ -140,6 +141,10 @@ def folder_is_verified(folder: Path, raise_on_mismatch: bool = False) -> bool:
     return all(c.ok for c in checks)
 
 
+# Errors of the folder being written, not of the network.
+LOCAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
+
+
 def download_file(name: str, target: Path, mirrors, progress: bool, timeout: float) -> None:
     """`name` from the first mirror that serves the published file. pooch streams it to a
     temporary file, checks its MD5 and only then moves it to `target`, so a failed or wrong
@@ -165,8 +170,14 @@ def download_file(name: str, target: Path, mirrors, progress: bool, timeout: flo
             failures.append(f"{url}: HTTP {error.response.status_code} {error.response.reason}")
         except ValueError:  # pooch: the MD5 differs
             failures.append(f"{url}: the file served is not the published one (MD5 differs)")
-        except (requests.RequestException, OSError) as error:
+        except requests.RequestException as error:
             failures.append(f"{url}: {type(error).__name__}")
+        except OSError as error:  # the disk, not the mirror: another mirror would not help
+            if error.errno not in LOCAL_ERRNOS:
+                failures.append(f"{url}: {type(error).__name__}")
+                continue
+            place = "" if error.filename else f" in {target.parent}"
+            raise DataError(f"{name}: cannot save it{place}: {describe_os_error(error)}") from None
     raise DataError(
         f"{name}: no mirror gave a verified copy ({'; '.join(failures)}); offline? point "
         "fmnist at a folder with the four files: --data-dir DIR or FMNIST_DATA_DIR=DIR"
