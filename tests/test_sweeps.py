@@ -6,10 +6,13 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -154,7 +157,7 @@ def sweep_data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local_ray(ray_module):
-    ray_module.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray_module.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray_module
     ray_module.shutdown()
 
@@ -345,3 +348,38 @@ def test_the_best_config_is_valid_toml_that_trains_the_same_config(tmp_path):
 def test_a_sweep_file_value_of_the_wrong_type_or_range_is_one_line(extra, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_sweep({"model": "mlp", **extra})
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_beside_another_ray_instance(ray_module, sweep_data):
+    """A Ray that `ray start` began on this machine is left alone: the sweep starts its own,
+    where plain ray.init() would try to join it and fail (its num_cpus refused there).
+    RAY_TMPDIR keeps this instance's files (and the address file that plain ray.init()
+    reads) in a folder of its own, short enough for Ray's socket paths."""
+    folder = Path(tempfile.mkdtemp(prefix="fr", dir="/tmp"))
+    env = {**os.environ, "RAY_TMPDIR": str(folder)}
+    ray_bin = Path(sys.executable).with_name("ray")
+    start = [str(ray_bin), "start", "--head", "--block", "--num-cpus=1"]
+    other = subprocess.Popen(
+        [*start, "--include-dashboard=false"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, ended as one below
+    )
+    try:
+        address_file = folder / "ray" / "ray_current_cluster"
+        while not address_file.is_file():
+            assert other.poll() is None, "ray start failed"
+            time.sleep(0.5)
+        text = 'model = "mlp"\ntrials = 1\nepochs = 1\n[space]\nseed = { grid = [0] }\n'
+        spec = write(folder, text)
+        command = [sys.executable, "-m", "fmnist", "sweep", "--config", str(spec)]
+        command += ["--data-dir", str(sweep_data), "--runs-dir", str(folder / "runs")]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        assert other.poll() is None  # the other instance still runs
+    finally:  # SIGTERM would drain the node for 30 s first
+        os.killpg(other.pid, signal.SIGKILL)  # ray start and the processes it started
+        other.wait(timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)

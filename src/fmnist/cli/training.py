@@ -80,7 +80,9 @@ def run(config_file, formats, data_dir, **flags) -> None:
     "--max-concurrent", type=click.IntRange(min=1), help="Trials at once (default: one per CPU)."
 )
 @click.option(
-    "--address", help="A Ray cluster to join (ray start --head prints it); default: local Ray."
+    "--address",
+    help="A Ray cluster to join: HOST:PORT, or auto for the one `ray start` began on this "
+    "machine; default: a Ray of the sweep's own, beside any other.",
 )
 @click.option(
     "--runs-dir",

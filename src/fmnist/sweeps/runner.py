@@ -73,7 +73,9 @@ def spec_values(spec: SweepSpec) -> dict:
 
 
 def start_ray(address: str | None, cpus: int | None = None):
-    """Ray inside this process (one worker per core) or, with `address`, an existing cluster."""
+    """A Ray of this sweep's own (one worker per core), beside any other Ray instance on the
+    machine; or, with `address` ("auto" for the one `ray start` began here, or HOST:PORT),
+    that existing cluster, joined on purpose."""
     ray, _ = require_ray()
     if ray.is_initialized():
         return ray
@@ -82,6 +84,7 @@ def start_ray(address: str | None, cpus: int | None = None):
         ray.init(address=address, runtime_env=quiet, log_to_driver=False)
     else:
         ray.init(
+            address="local",  # never the running instance that plain ray.init() would join
             num_cpus=cpus or os.cpu_count(),
             include_dashboard=False,
             runtime_env=quiet,
