@@ -190,10 +190,11 @@ def test_command_on_test_indices_marks_wrong_answers_and_counts(tmp_path, model_
     assert result.output.splitlines()[-1] == f"{right} of 6 correct"
 
 
-def test_command_on_a_folder_is_one_line(tmp_path, model_file):
+def test_a_folder_without_images_is_one_line(tmp_path, model_file):
+    (tmp_path / "notes.txt").write_text("not a photo")
     result = CliRunner().invoke(main, ["predict", "--model", str(model_file), str(tmp_path)])
     assert result.exit_code == 1 and result.output.count("\n") == 1
-    assert f"{tmp_path}: a folder, not an image file" in result.output
+    assert f"{tmp_path}: no image files in it (.jpg, .jpeg, .png, .webp)" in result.output
 
 
 def test_flip_tta_averages_each_answer_with_its_mirror_image():

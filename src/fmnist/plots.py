@@ -32,8 +32,13 @@ def save_figure(figure: Figure, path: Path | str, dpi: int = 110) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
+        write_figure(figure, temporary, dpi)
     return path
+
+
+def write_figure(figure: Figure, path: Path | str, dpi: int = 110) -> None:
+    """Write `figure` as PNG to `path` as it is (callers make it atomic)."""
+    figure.savefig(path, dpi=dpi, bbox_inches="tight")
 
 
 def training_curves(

@@ -34,6 +34,9 @@ class Group(click.Group):
         except FmnistError as error:
             click.echo(f"Error: {error}", err=True)
             ctx.exit(error.exit_code)
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)  # the shell's code for SIGPIPE
         except OSError as error:  # a user's path: read-only, under a file, disk full, ...
             click.echo(f"Error: {describe_os_error(error)}", err=True)
             ctx.exit(1)

@@ -102,6 +102,20 @@ class PhotoSet:
         return {folder: names.count(folder) for folder in self.folders if folder in names}
 
 
+def image_files(targets) -> list[Path]:
+    """The files to answer for: each target as given, and a folder standing for the image
+    files under it (PHOTO_SUFFIXES, at any depth, sorted), for folders too big for a shell's
+    command line."""
+    files = []
+    for target in map(Path, targets):
+        if target.is_dir():
+            found = (p for p in target.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+            files += sorted(p for p in found if p.is_file())
+        else:
+            files.append(target)
+    return files
+
+
 def find_photo_set(root: Path | str, mapping: Path | str | None = None) -> PhotoSet:
     """The photos in the mapped folders under `root` (other folders are left alone)."""
     root = Path(root)

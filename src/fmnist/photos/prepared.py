@@ -1,7 +1,9 @@
-"""Labelled photos prepared once: each photo's 28 x 28 input, cached by its content.
+"""Photos prepared on every core: labelled ones once, cached by content; any number streamed.
 
     >>> pixels = prepare_photos(photo_set.files)          # (N, 28, 28) uint8, cached
     >>> pixels = prepare_photos(paths, workers=1)          # in this process
+    >>> for path, steps in stream_photo_steps(paths):     # in order, in bounded memory
+    ...     steps.pixels if not isinstance(steps, PhotoError) else str(steps)
 
 Learning from photos prepares each exactly as `fmnist predict` does
 (`fmnist.photos.prepare.load_photo_steps`: the garment found, Zalando's steps), so what the
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.data.download import default_cache_dir
-from fmnist.photos.prepare import load_photo_steps
+from fmnist.photos.prepare import PhotoError, PhotoSteps, load_photo_steps
 from fmnist.run_folder import atomic_path
 
 PREPARATION_VERSION = 1  # part of every cache key
@@ -41,6 +43,43 @@ def _prepare_one(path: str) -> np.ndarray:
     return load_photo_steps(path).pixels
 
 
+WINDOW = 256  # photos in flight at once when streaming: what bounds the memory
+POOL_FROM = 8  # fewer photos than this are prepared in this process (a pool costs a second)
+
+
+def _steps_or_error(path: str, images: bool) -> PhotoSteps | PhotoError:
+    try:
+        steps = load_photo_steps(path)
+    except PhotoError as error:
+        return error
+    return steps if images else steps.without_images()
+
+
+def stream_photo_steps(paths, workers: int | None = None, images: bool = False):
+    """(path, PhotoSteps or the PhotoError that refused it) for each of `paths`, in order,
+    prepared `WINDOW` at a time in `workers` processes (default: one per core), so memory
+    stays flat however many there are; `images` keeps each step's images (`--explain`)."""
+    paths = [str(p) for p in paths]
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(paths) < POOL_FROM:
+        for path in paths:
+            yield path, _steps_or_error(path, images)
+        return
+    windows = [paths[start : start + WINDOW] for start in range(0, len(paths), WINDOW)]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+
+        def submit(window):  # pool.map submits the whole window at once
+            chunk = max(1, len(window) // (4 * workers))
+            return pool.map(_steps_or_error, window, [images] * len(window), chunksize=chunk)
+
+        pending = submit(windows[0])
+        for number, window in enumerate(windows):
+            done = pending
+            if number + 1 < len(windows):  # the next window prepares while this one is used
+                pending = submit(windows[number + 1])
+            yield from zip(window, done, strict=True)
+
+
 def prepare_photos(paths, cache_dir: Path | None = None, workers: int | None = None):
     """The 28 x 28 inputs of `paths`, (N, 28, 28) uint8, from the cache where it has them;
     the rest prepared in `workers` processes (default: one per core) and cached."""
@@ -57,7 +96,7 @@ def prepare_photos(paths, cache_dir: Path | None = None, workers: int | None = N
         except (OSError, ValueError):  # absent, or damaged: prepared again
             missing.append(row)
     workers = workers or os.cpu_count() or 1
-    if missing and workers > 1 and len(missing) > 8:
+    if missing and workers > 1 and len(missing) >= POOL_FROM:
         # spawn: a fork of a process that has started TensorFlow's threads can hang
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             prepared = list(pool.map(_prepare_one, [str(paths[r]) for r in missing], chunksize=16))

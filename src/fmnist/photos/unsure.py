@@ -21,6 +21,15 @@ from __future__ import annotations
 import numpy as np
 
 RIGHT_AT_MOST = 0.5  # the lowest answers, together, are right at most this often
+BLANK_RANGE = 16  # grey levels: an input whose pixels span less shows nothing to answer
+
+
+def is_blank(pixels: np.ndarray) -> bool:
+    """Whether an input has nothing in it: one flat grey (a 1 x 1 image, a blank page), its
+    pixels within BLANK_RANGE of each other. Its answer is "not sure", whatever the model's
+    probabilities say: they describe a shape that is not there."""
+    pixels = np.asarray(pixels, dtype=np.float32)
+    return pixels.size == 0 or float(np.ptp(pixels)) < BLANK_RANGE
 
 
 def unsure_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -40,8 +49,11 @@ def unsure_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.nextafter(top[order][low[-1]], np.inf))
 
 
-def verdict(class_name: str, unsure: bool) -> str:
-    """An answer in words: the class, or "not sure: looks most like" it."""
+def verdict(class_name: str, unsure: bool, blank: bool = False) -> str:
+    """An answer in words: the class, or "not sure: looks most like" it (or, for an input
+    with nothing in it, "not sure: the image is blank")."""
+    if blank:
+        return "not sure: the image is blank"
     return f"not sure: looks most like {class_name}" if unsure else class_name
 
 

@@ -13,45 +13,44 @@ import numpy as np
 from PIL import Image
 
 from fmnist.predict.predictor import Answer, Predictor
-from fmnist.run_folder import PREDICTION_GRID, atomic_path, prediction_path
+from fmnist.run_folder import PREDICTION_GRID, atomic_paths, prediction_path
 
 
 def save_answer_figures(
-    answers: list[Answer], class_names, out: Path | str, per_image: int | None = None
+    answers: list[Answer], class_names, out: Path | str, per_image: int | None = None, grid=True
 ) -> list[Path]:
     """For each answer (the first `per_image` of them, if given): the 28 x 28 image the
     model saw, the image titled with its prediction, and the image beside its probability
-    bars; and a blue/red grid of all answers that have true labels."""
-    from fmnist.plots import (
-        image_with_probabilities,
-        prediction_figure,
-        prediction_grid,
-        save_figure,
-    )
+    bars; and (`grid`) a blue/red grid of all answers that have true labels."""
+    from fmnist.plots import image_with_probabilities, prediction_figure, write_figure
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for answer in answers[:per_image]:
-        stem = _file_stem(answer.source)
-        seen = prediction_path(out, stem, "28x28")
-        with atomic_path(seen) as temporary:
-            Image.fromarray(answer.image.astype(np.uint8)).save(temporary)
         name, probability = answer.top[0]
-        paths += [
-            seen,
-            save_figure(
-                prediction_figure(answer.image, f"{name} ({probability:.0%})"),
-                prediction_path(out, stem, "prediction"),
-            ),
-            save_figure(
+        stem = _file_stem(answer.source)
+        kinds = ("28x28", "prediction", "bars")
+        targets = [prediction_path(out, stem, kind) for kind in kinds]
+        with atomic_paths(*targets) as (seen, titled, bars):  # all three, or none replaced
+            Image.fromarray(answer.image.astype(np.uint8)).save(seen, "PNG")
+            write_figure(prediction_figure(answer.image, f"{name} ({probability:.0%})"), titled)
+            write_figure(
                 image_with_probabilities(
                     answer.image, answer.probabilities, class_names, answer.true_label
                 ),
-                prediction_path(out, stem, "bars"),
-            ),
-        ]
+                bars,
+            )
+        paths += targets
+    return paths + (save_grid(answers, class_names, out) if grid else [])
+
+
+def save_grid(answers: list[Answer], class_names, out: Path | str) -> list[Path]:
+    """The blue/red grid of the answers that have true labels (none without any)."""
+    from fmnist.plots import prediction_grid, save_figure
+
     known = [a for a in answers if a.true_label is not None]
+    paths = []
     if known:
         grid = prediction_grid(
             np.stack([a.image for a in known]),
@@ -60,7 +59,7 @@ def save_answer_figures(
             [a.top[0][1] for a in known],
             class_names,
         )
-        paths.append(save_figure(grid, out / PREDICTION_GRID))
+        paths.append(save_figure(grid, Path(out) / PREDICTION_GRID))
     return paths
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.artifacts import load_model_with_metadata
-from fmnist.photos.prepare import PhotoError, PhotoSteps, load_photo_steps
+from fmnist.photos.prepare import PhotoError, PhotoSteps
+from fmnist.photos.unsure import is_blank
 from fmnist.training.models import answer_probabilities, forward_function
 
 
@@ -35,13 +36,18 @@ class Answer:
     error: str = ""
     unsure: bool = False  # its top probability is under the model's "not sure" threshold
     steps: PhotoSteps | None = None  # a photo's way to the 28 x 28 input
+    blank: bool = False  # nothing in the image (one flat grey): "not sure", whatever the model
+
+    def __repr__(self) -> str:
+        said = self.error or f"{self.verdict} ({self.top[0][0]} {self.top[0][1]:.1%})"
+        return f"Answer({self.source!r}: {said})"
 
     @property
     def verdict(self) -> str:
         """The answer in words: the class, or "not sure: looks most like" it."""
         from fmnist.photos.unsure import verdict
 
-        return verdict(self.top[0][0], self.unsure)
+        return verdict(self.top[0][0], self.unsure, self.blank)
 
     def describe(self, class_names) -> str:
         """One line: the source, the verdict and the top classes, the true class when
@@ -135,28 +141,44 @@ class Predictor:
                 np.asarray(x).reshape(28, 28),
                 p,
                 None if t is None else int(t),
-                unsure=self.is_unsure(p),
+                unsure=self.is_unsure(p) or is_blank(x),
                 steps=step,
+                blank=is_blank(x),
             )
             for s, p, x, t, step in zip(sources, probabilities, images, trues, steps, strict=True)
         ]
 
     def predict_files(self, paths, k: int = 3) -> list[Answer]:
-        """Answers for image files, in order; an unreadable file gets an Answer with error."""
-        answers, steps, readable = [], [], []
-        for path in paths:
-            try:
-                steps.append(load_photo_steps(path))
-                readable.append(len(answers))
-                answers.append(None)
-            except PhotoError as error:
-                answers.append(Answer(str(path), error=str(error)))
-        if steps:
-            images = np.stack([s.pixels for s in steps])
-            found = self.answer(images, [str(paths[i]) for i in readable], k, steps=steps)
-            for slot, result in zip(readable, found, strict=True):
-                answers[slot] = result
-        return answers
+        """Answers for image files, in order, each with its photo's steps and their images;
+        an unreadable file gets an Answer with error. For many files, `stream_files`."""
+        return list(self.stream_files(paths, k, images=True, workers=1))
+
+    def stream_files(
+        self, paths, k: int = 3, images: bool = False, workers: int | None = None, batch=64
+    ):
+        """Answers for image files, in order, made `batch` at a time as the photos are
+        prepared on every core (`fmnist.photos.prepared.stream_photo_steps`): memory stays
+        flat however many files there are. Each answer keeps its 28 x 28 input and how the
+        garment was found; `images` keeps every step's images too (for `--explain`)."""
+        from fmnist.photos.prepared import stream_photo_steps
+
+        waiting: list[tuple[str, PhotoSteps | PhotoError]] = []
+        for item in stream_photo_steps(paths, workers, images):
+            waiting.append(item)
+            if sum(isinstance(s, PhotoSteps) for _, s in waiting) >= batch:
+                yield from self._answer_waiting(waiting, k)
+                waiting = []
+        yield from self._answer_waiting(waiting, k)
+
+    def _answer_waiting(self, waiting, k: int):
+        readable = [(path, s) for path, s in waiting if isinstance(s, PhotoSteps)]
+        found = iter([])
+        if readable:
+            sources, steps = zip(*readable, strict=True)
+            pixels = np.stack([s.pixels for s in steps])
+            found = iter(self.answer(pixels, list(sources), k, steps=list(steps)))
+        for path, steps in waiting:
+            yield next(found) if isinstance(steps, PhotoSteps) else Answer(path, error=str(steps))
 
 
 def pick_test_indices(count: int, targets=(), random_count=None, seed: int = 0) -> list[int]:

@@ -22,7 +22,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
-from fmnist.photos.prepare import PhotoError, PhotoSteps, PhotoTooLarge, open_photo, photo_steps
+from fmnist.photos.prepare import (
+    FORMAT_NAMES,
+    PhotoError,
+    PhotoSteps,
+    PhotoTooLarge,
+    open_photo,
+    photo_steps,
+)
 from fmnist.serving.metrics import request_id_var
 
 IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
@@ -125,7 +132,7 @@ def pixels_from_json(payload) -> np.ndarray:
 def check_upload(data: bytes, name: str, content_type: str) -> None:
     """An uploaded file's declared type and emptiness, before anything reads it."""
     if content_type not in IMAGE_TYPES:
-        raise ClientError(415, f"{name}: content type {content_type!r}; send PNG, JPEG or WebP")
+        raise ClientError(415, f"{name}: content type {content_type!r}; send {FORMAT_NAMES}")
     if not data:
         raise ClientError(400, f"{name}: empty file")
 
