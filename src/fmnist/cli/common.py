@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -43,25 +42,9 @@ class Group(click.Group):
 
 
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up chatter (absl and oneDNN notices, printed
-    before any log level applies) kept off the terminal; replayed if the import fails."""
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # failures still raise in Python
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import keras  # noqa: F401 - imports TensorFlow, its backend
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    """Import TensorFlow (through Keras) before a command's work starts; `fmnist` keeps its
+    start-up chatter off the terminal (`fmnist._QuietTensorFlow`)."""
+    import keras  # noqa: F401 - imports TensorFlow, its backend
 
 
 def uses_tensorflow(command):
@@ -164,6 +147,13 @@ training_options = options(
         help="Validate on the test set, as some tutorials do (model selection sees it).",
     ),
     tensorboard_option,
+    click.option(
+        "--mlflow",
+        is_flag=True,
+        default=None,
+        help="Also track the run in MLflow: $MLFLOW_TRACKING_URI, else ./mlflow.db "
+        "(view: mlflow ui). Needs the [mlflow] extra.",
+    ),
     click.option(
         "--precision",
         type=click.Choice(PRECISIONS),
