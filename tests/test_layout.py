@@ -34,6 +34,7 @@ RUN_FOLDER_FILES = (  # a run folder's, its exploration's and predictions', a sw
 ROOMS = (
     ("errors", "terminal", "machine", "images", "__init__"),
     ("run_folder", "artifacts", "plots"),
+    ("tracking",),
     ("data",),
     ("photos",),
     ("training",),

@@ -26,6 +26,7 @@ from fmnist.predict.figures import save_answer_figures
 from fmnist.predict.predictor import Predictor, answer_test_images, pick_test_indices
 from fmnist.reports.report import write_report
 from fmnist.run_folder import RunFolder
+from fmnist.tracking.mlflow_runs import end_tracking, finish_tracking
 from fmnist.training.config import TrainConfig
 from fmnist.training.photo_learning import learn_photos_if_asked
 from fmnist.training.train import create_run_dir, train
@@ -124,8 +125,10 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
         timings["total"] = round(time.perf_counter() - started, 2)
         run.write_pipeline(record)  # with the report's own time and the whole total, ...
         write_report(run.path)  # ... which the page shows as well
+        finish_tracking(run.path)  # with --mlflow: final metrics, model and report
     except BaseException as error:
-        run.record_failure(current, error)
+        state = run.record_failure(current, error)
+        end_tracking(run.path, "KILLED" if state.status == "interrupted" else "FAILED")
         raise
     return run.path
 

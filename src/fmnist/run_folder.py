@@ -189,6 +189,7 @@ class RunFolder:
     pipeline_path = property(lambda self: self.path / "pipeline.json")
     photos_path = property(lambda self: self.path / "photos.json")  # what photo learning did
     report_path = property(lambda self: self.path / "report.html")
+    mlflow_path = property(lambda self: self.path / "mlflow.json")  # its MLflow run, if tracked
     plots = property(lambda self: self.path / "plots")
     curves_path = property(lambda self: self.path / "plots" / "training_curves.png")
     photos_figure = property(lambda self: self.path / "plots" / "photos_held_out.png")

@@ -26,6 +26,7 @@ from fmnist.cli.common import (
 def train_command(config_file, resume_dir, data_dir, **flags) -> None:
     """Train a model and write a run folder (config, history, model, metrics, curves)."""
     from fmnist.evaluation.evaluate import evaluate_run
+    from fmnist.tracking.mlflow_runs import finish_tracking
     from fmnist.training.photo_learning import learn_photos_if_asked
     from fmnist.training.train import resume, train
 
@@ -35,6 +36,7 @@ def train_command(config_file, resume_dir, data_dir, **flags) -> None:
         run_dir = train(resolve_training_flags(config_file, data_dir, **flags))
     learn_photos_if_asked(run_dir, echo=click.echo)
     evaluate_run(run_dir)
+    finish_tracking(run_dir)  # with --mlflow: final metrics and the model
     print_run_summary(run_dir)
 
 

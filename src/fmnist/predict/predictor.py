@@ -42,6 +42,28 @@ class Answer:
         said = self.error or f"{self.verdict} ({self.top[0][0]} {self.top[0][1]:.1%})"
         return f"Answer({self.source!r}: {said})"
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the 28 x 28 input the model saw, the verdict and the top classes."""
+        from html import escape
+
+        from fmnist.images import data_url
+
+        if self.error:
+            return f"<p>{escape(self.source)}: {escape(self.error)}</p>"
+        bars = "".join(
+            f'<div>{escape(name)} {p:.1%}<div style="background: #1565c0; height: 6px; '
+            f'width: {max(p * 100, 0.5):.1f}%"></div></div>'
+            for name, p in self.top
+        )
+        image = data_url(np.asarray(self.image).round().clip(0, 255).astype(np.uint8))
+        return (
+            '<div style="display: flex; gap: 1rem; align-items: center; max-width: 30rem">'
+            f'<img src="{image}" alt="the 28 x 28 input" width="112" height="112" '
+            'style="image-rendering: pixelated">'
+            f"<div><b>{escape(self.verdict)}</b> <small>{escape(self.source)}</small>{bars}</div>"
+            "</div>"
+        )
+
     @property
     def verdict(self) -> str:
         """The answer in words: the class, or "not sure: looks most like" it."""

@@ -72,14 +72,14 @@ def spec_values(spec: SweepSpec) -> dict:
     return values
 
 
-def start_ray(address: str | None, cpus: int | None = None):
+def start_ray(address: str | None, cpus: int | None = None, env: dict | None = None):
     """A Ray of this sweep's own (one worker per core), beside any other Ray instance on the
     machine; or, with `address` ("auto" for the one `ray start` began here, or HOST:PORT),
-    that existing cluster, joined on purpose."""
+    that existing cluster, joined on purpose. `env`: more variables for its workers."""
     ray, _ = require_ray()
     if ray.is_initialized():
         return ray
-    quiet = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
+    quiet = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}}
     if address:
         ray.init(address=address, runtime_env=quiet, log_to_driver=False)
     else:
@@ -91,6 +91,16 @@ def start_ray(address: str | None, cpus: int | None = None):
             log_to_driver=False,
         )
     return ray
+
+
+def worker_env(spec: SweepSpec) -> dict:
+    """What the trials need from the driver's environment: the MLflow store it chose, when
+    the sweep tracks its trials (`mlflow = true` in its config)."""
+    if not spec.config.get("mlflow"):
+        return {}
+    from fmnist.tracking.mlflow_runs import prepare_store
+
+    return {"MLFLOW_TRACKING_URI": prepare_store()}
 
 
 def make_tuner(spec: SweepSpec, sweep_dir: Path, data_dir, repeat: int, restore: bool):
@@ -194,7 +204,7 @@ def resume_sweep(sweep_dir: Path | str, address=None, echo=print) -> Path:
 
 
 def execute(sweep_dir, spec, address, data_dir, repeat, restore, echo) -> Path:
-    ray = start_ray(address)
+    ray = start_ray(address, env=worker_env(spec))
     started = time.perf_counter()
     echo(
         f"Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs on "

@@ -58,6 +58,7 @@ def complete_trial(run: RunFolder, data, epochs: int, repeat: bool, node=None) -
     validation figures (and, for repeats, its test figures) measured, its report written."""
     from fmnist.evaluation.evaluate import evaluate_run
     from fmnist.reports.report import write_report
+    from fmnist.tracking.mlflow_runs import finish_tracking
     from fmnist.training.train import finish_stopped
 
     state = run.read_state()
@@ -75,6 +76,7 @@ def complete_trial(run: RunFolder, data, epochs: int, repeat: bool, node=None) -
         changed = True
     if changed or not run.report_path.is_file():  # a trial that finished on its own has one
         write_report(run.path)
+    finish_tracking(run.path)  # a tracked trial: its final metrics, model and report
 
 
 def limit_threads(threads: int) -> None:

@@ -58,6 +58,7 @@ class TrainConfig:
     precision: str = "auto"  # auto (bfloat16 on CPUs with AMX) | float32 | bfloat16
     seed: int = 0  # seeds Python, NumPy, TensorFlow, the split and the augmentation
     tensorboard: bool = False  # also write TensorBoard logs into the run folder
+    mlflow: bool = False  # also track the run in MLflow (fmnist.tracking.mlflow_runs)
     data_dir: str | None = None  # where the data is; None: fmnist.data.dataset's "auto" order
     runs_dir: str = "runs"  # parent folder of run folders
     name: str | None = None  # run folder suffix; default: the model name

@@ -30,6 +30,7 @@ from fmnist.photos.augment import photo_style
 from fmnist.photos.unsure import unsure_share, unsure_threshold
 from fmnist.plots import save_figure, training_curves
 from fmnist.run_folder import RunFolder, RunState
+from fmnist.tracking.mlflow_runs import MlflowEpochs, end_tracking, require_mlflow
 from fmnist.training import callbacks
 from fmnist.training.augment import augment
 from fmnist.training.config import TrainConfig, make_config
@@ -190,10 +191,12 @@ def train(
     """Train a fresh run of `config` (in `run_dir`, made by create_run_dir by default);
     returns its run folder."""
     # What can fail before any work fails here, before a run folder exists: the model and
-    # its overrides, the photos to learn, then the data.
+    # its overrides, the photos to learn, MLflow when asked, then the data.
     create_model(config.model, **config.model_args)
     if config.photos:
         find_photo_set(config.photos, config.photo_classes)
+    if config.mlflow:
+        require_mlflow()
     dataset = dataset or load_dataset(data_dir=config.data_dir)
     run = RunFolder(run_dir or create_run_dir(config))
     run.write_record(
@@ -232,9 +235,11 @@ def fit_recorded(run: RunFolder, *args) -> Path:
     try:
         return fit(run, *args)
     except TrainingDiverged:
+        end_tracking(run.path, "FAILED")
         raise  # recorded as diverged already
     except BaseException as error:
-        run.record_failure("train", error)
+        state = run.record_failure("train", error)
+        end_tracking(run.path, "KILLED" if state.status == "interrupted" else "FAILED")
         raise
 
 
@@ -262,6 +267,8 @@ def fit(run: RunFolder, config, dataset, state: RunState, history, model, extra_
     ]
     if config.tensorboard:
         chain.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard)))
+    if config.mlflow:
+        chain.append(MlflowEpochs(run, dataclasses.asdict(config)))
     interactive = sys.stdout.isatty()
     chain += [] if interactive else [callbacks.EpochLine(config.epochs)]
     validation = (splits.val_x[..., None].astype(np.float32), targets(splits.val_y, config))
