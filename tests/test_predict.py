@@ -207,3 +207,18 @@ def test_flip_tta_averages_each_answer_with_its_mirror_image():
     both = Predictor(model, flip_tta=True).probabilities(images)
     np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(Predictor(model).probabilities(images), plain, rtol=1e-4, atol=1e-6)
+
+
+def test_the_grid_draws_a_not_sure_answer_in_amber():
+    from matplotlib.colors import to_hex
+
+    from fmnist.plots import RIGHT_COLOR, UNSURE_COLOR, WRONG_COLOR, prediction_grid
+
+    images = np.zeros((3, 28, 28), np.uint8)
+    names = [f"c{k}" for k in range(10)]
+    figure = prediction_grid(
+        images, [1, 2, 3], [1, 2, 4], [0.9, 0.32, 0.8], names, unsure=[False, True, False]
+    )
+    axes = figure.axes[:3]
+    assert [to_hex(a.title.get_color()) for a in axes] == [RIGHT_COLOR, UNSURE_COLOR, WRONG_COLOR]
+    assert axes[1].get_title().startswith("? c2 32%")

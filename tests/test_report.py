@@ -2,6 +2,7 @@
 
 import json
 import re
+from html import escape
 
 import pytest
 from click.testing import CliRunner
@@ -11,6 +12,7 @@ from fmnist.cli import main
 from fmnist.data import download
 from fmnist.reports.report import SECTIONS, build_report
 from fmnist.reports.runs import leaderboard
+from fmnist.run_folder import RunFolder
 
 EXPECTED_FIGURES = 6 + 2 + 1 + 3  # exploration, curves and calibration, prediction grid, bars
 THUMBNAIL = '<figure class="thumb"><img src="data:image/png;base64,'
@@ -251,3 +253,86 @@ def test_report_escapes_what_the_run_folder_holds(tmp_path):
     page = build_report(run.path)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "test accuracy 50.00%" in page and "No exploration in this run" in page
+
+
+def test_a_run_shows_itself_in_a_notebook(pipeline_run):
+    from fmnist.reports.notebook import Run
+
+    run_dir, _ = pipeline_run
+    run = Run(run_dir)
+    accuracy = RunFolder(run_dir).read_metrics()["evaluation"]["test"]["accuracy"]
+    page = run._repr_html_()
+    assert run_dir.name in page and f"{accuracy:.4f}" in page  # the headline
+    findings = run.diagnosis
+    assert all(escape(f["question"]) in page for f in findings)  # the diagnosis
+    assert page.count('src="data:image/png;base64,') == 1  # the curves, inside the page
+    assert len(findings) >= 10 and str(findings).count("\n") >= len(findings)
+    evaluation = run.evaluation("test")
+    assert f"{accuracy:.2%}" in evaluation._repr_html_()
+    assert evaluation._repr_html_().count("data:image/png") == 2  # confusion and mistakes
+    assert "no val2 evaluation" in repr(run.evaluation("val2"))
+    frame = run.report()._repr_html_()
+    assert frame.startswith("<iframe srcdoc=") and "&lt;html" in frame.lower()
+
+
+def test_an_answer_shows_its_input_and_verdict(tmp_path):
+    from conftest import built_model
+    from fmnist.predict import Predictor
+
+    predictor = Predictor(built_model("mlp"), unsure_below=0.99)
+    images = make_arrays(20, 10)["test_images"][:1]
+    (answer,) = predictor.answer(images, ["test[0]"])
+    page = answer._repr_html_()
+    assert "data:image/png;base64," in page and "not sure: looks most like" in page
+    assert repr(answer).startswith("Answer('test[0]': not sure: looks most like")
+    assert len(repr(answer)) < 120  # not the 28 x 28 pixels
+
+
+def test_compare_draws_a_one_epoch_runs_points_in_the_captions_styles(tmp_path):
+    from fmnist.reports.runs import compare_runs
+
+    folders = []
+    for name in ("a", "b"):
+        run = RunFolder.create(tmp_path / "runs", name)
+        run.write_record({"config": {"model": "mlp"}})
+        run.write_history(
+            {"loss": [0.5], "accuracy": [0.8], "val_loss": [0.4], "val_accuracy": [0.85]}
+        )
+        folders.append(run.path)
+    figure = compare_runs(*folders)
+    lines = [line for axis in figure.axes for line in axis.get_lines()]
+    assert len(lines) == 8  # two runs x training, validation x accuracy, loss
+    styles = {line.get_label().rsplit(" ", 1)[1]: line.get_linestyle() for line in lines}
+    assert styles == {"training": "--", "validation": "-"}  # the caption: dashed, solid
+    assert all(line.get_marker() == "o" for line in lines)  # one epoch: a visible point
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [390, 1280])
+def test_report_fits_the_screen_with_figures_at_their_own_shape(pipeline_run, browser, width):
+    """A phone (390 px) and a laptop: nothing wider than the screen (wide tables and the
+    section links scroll inside their own box), and every figure drawn at its own aspect
+    ratio, the training curves stacked on a phone."""
+    run_dir, _ = pipeline_run
+    page = browser.new_page(viewport={"width": width, "height": 844})
+    page.goto((run_dir / "report.html").as_uri())
+    page.wait_for_load_state("load")
+    found = page.evaluate(
+        """() => ({
+        scroll: document.documentElement.scrollWidth,
+        sections: Array.from(document.querySelectorAll('section, header, nav'))
+            .map(s => s.getBoundingClientRect().right),
+        figures: Array.from(document.images).filter(i => i.naturalWidth > 28).map(i => {
+            const r = i.getBoundingClientRect();
+            return [i.alt, i.naturalWidth / i.naturalHeight, r.width / r.height, r.width];
+        }),
+    })"""
+    )
+    page.close()
+    assert found["scroll"] <= width
+    assert max(found["sections"]) <= width
+    for alt, natural, drawn, drawn_width in found["figures"]:
+        assert abs(drawn / natural - 1) < 0.03, (alt, natural, drawn)
+        assert drawn_width <= width
+    curves = next(f for f in found["figures"] if f[0] == "Training curves")
+    assert (curves[1] < 1) == (width < 640)  # one column on a phone, one row on a laptop

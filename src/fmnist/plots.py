@@ -18,6 +18,7 @@ from fmnist.run_folder import atomic_path
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
 RIGHT_COLOR, WRONG_COLOR = "#1f4e9c", "#b22222"  # blue: right, red: wrong
+UNSURE_COLOR = "#b25e00"  # amber: "not sure", as the page and the report show it
 
 
 def new_figure(rows: int = 1, columns: int = 1, figsize=(6.4, 4.8), layout=None, **subplots):
@@ -36,20 +37,39 @@ def save_figure(figure: Figure, path: Path | str, dpi: int = 110) -> Path:
     return path
 
 
+def figure_png(figure: Figure, dpi: int = 110) -> bytes:
+    """`figure` as PNG bytes, for a page that embeds it rather than links to a file."""
+    import io
+
+    buffer = io.BytesIO()
+    write_figure(figure, buffer, dpi)
+    return buffer.getvalue()
+
+
 def write_figure(figure: Figure, path: Path | str, dpi: int = 110) -> None:
-    """Write `figure` as PNG to `path` as it is (callers make it atomic)."""
-    figure.savefig(path, dpi=dpi, bbox_inches="tight")
+    """Write `figure` as PNG to `path` (or a binary stream) as it is (callers make it
+    atomic)."""
+    figure.savefig(path, dpi=dpi, bbox_inches="tight", format="png")
 
 
 def training_curves(
-    history: dict[str, list[float]], title: str = "", best_epoch=None, label_smoothing=0.0
+    history: dict[str, list[float]],
+    title: str = "",
+    best_epoch=None,
+    label_smoothing=0.0,
+    stacked: bool = False,
 ) -> Figure:
     """Accuracy, loss and (where recorded) the learning rate per epoch, training against
     validation, with the kept (best) epoch marked. With label smoothing, the loss panel
     shows plain cross-entropy (what the tables report) and the smoothed loss that training
-    minimised, dotted and labelled as such."""
+    minimised, dotted and labelled as such. `stacked`: the panels in one column (a phone's
+    screen) instead of one row."""
     has_rate = bool(history.get("learning_rate"))
-    figure, axes = new_figure(1, 3 if has_rate else 2, figsize=(15 if has_rate else 11, 4))
+    panels = 3 if has_rate else 2
+    if stacked:
+        figure, axes = new_figure(panels, 1, figsize=(5.5, 3.2 * panels))
+    else:
+        figure, axes = new_figure(1, panels, figsize=(15 if has_rate else 11, 4))
     epochs = range(1, len(history.get("loss", [])) + 1)
     plain = "crossentropy" if history.get("crossentropy") else "loss"
     loss_title = (
@@ -205,15 +225,18 @@ def image_with_probabilities(image, probabilities, class_names, true_label=None)
 
 
 def prediction_grid(
-    images, predicted, true_labels, probabilities, class_names, columns: int = 5
+    images, predicted, true_labels, probabilities, class_names, columns: int = 5, unsure=None
 ) -> Figure:
-    """Images labelled `predicted (true)`, blue when right and red when wrong."""
+    """Images labelled `predicted (true)`, blue when right and red when wrong; an answer the
+    model would give as "not sure" (`unsure`) in amber, its class marked with a "?"."""
+    unsure = unsure if unsure is not None else [False] * len(predicted)
     titles = [
-        f"{class_names[p]} {q:.0%}\n({class_names[t]})"
-        for p, t, q in zip(predicted, true_labels, probabilities, strict=True)
+        f"{'? ' if doubt else ''}{class_names[p]} {q:.0%}\n({class_names[t]})"
+        for p, t, q, doubt in zip(predicted, true_labels, probabilities, unsure, strict=True)
     ]
     colors = [
-        RIGHT_COLOR if p == t else WRONG_COLOR for p, t in zip(predicted, true_labels, strict=True)
+        UNSURE_COLOR if doubt else RIGHT_COLOR if p == t else WRONG_COLOR
+        for p, t, doubt in zip(predicted, true_labels, unsure, strict=True)
     ]
     return image_grid(images, titles, colors, columns)
 

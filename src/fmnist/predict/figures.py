@@ -58,6 +58,7 @@ def save_grid(answers: list[Answer], class_names, out: Path | str) -> list[Path]
             [a.true_label for a in known],
             [a.top[0][1] for a in known],
             class_names,
+            unsure=[a.unsure for a in known],
         )
         paths.append(save_figure(grid, Path(out) / PREDICTION_GRID))
     return paths

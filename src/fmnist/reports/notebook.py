@@ -19,6 +19,7 @@ from pathlib import Path
 from fmnist.evaluation.diagnosis import diagnose, format_diagnosis
 from fmnist.evaluation.findings import MARKS
 from fmnist.images import png_data_url
+from fmnist.reports.report import inline_code
 from fmnist.reports.runs import format_run_summary
 from fmnist.run_folder import RunFolder, evaluation_of
 
@@ -45,13 +46,13 @@ class Diagnosis(list):
         for f in self:
             colour = COLOURS.get(f["verdict"], "#666")
             more = " ".join(
-                f"<br><small>{label}: {escape(str(f[key]))}</small>"
+                f"<br><small>{label}: {inline_code(f[key])}</small>"
                 for key, label in (("evidence", "evidence"), ("suggestion", "next"))
                 if f.get(key)
             )
             rows.append(
                 f'<tr><td style="color: {colour}">{escape(MARKS[f["verdict"]])}</td>'
-                f"<td><b>{escape(f['question'])}</b> {escape(f['answer'])}{more}</td></tr>"
+                f"<td><b>{escape(f['question'])}</b> {inline_code(f['answer'])}{more}</td></tr>"
             )
         return f'<table style="{STYLE}">{"".join(rows)}</table>'
 

@@ -12,15 +12,18 @@ exploration, say) says so instead of disappearing.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
+from markupsafe import escape as markupsafe_escape
 
 from fmnist.errors import FmnistError
 from fmnist.evaluation.diagnosis import diagnose
 from fmnist.images import png_data_url
+from fmnist.plots import figure_png, training_curves
 from fmnist.reports.confusion_explorer import confusion_explorer
 from fmnist.run_folder import (
     EXPLORATION_FIGURES,
@@ -48,9 +51,15 @@ th,td{padding:4px 12px;border-bottom:1px solid #eceef2;text-align:left}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f2f4f7}
 img{max-width:100%;height:auto;border:1px solid #eceef2;margin:6px 0}
 .note{color:#6b7280;font-style:italic}.ok{color:#1f7a38;font-weight:600}
-.bad{color:#b22222;font-weight:600}.grid{display:flex;flex-wrap:wrap;gap:10px}
+.bad{color:#b22222;font-weight:600}
+.grid{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
 .grid img{max-width:48%}
 .small img{max-width:46%}
+table{display:block;max-width:100%;overflow-x:auto}
+nav{overflow-x:auto;white-space:nowrap}
+@media (max-width:640px){main{padding:4px 8px 24px}section{padding:10px 12px;margin:12px 0}
+header,nav{padding-left:12px;padding-right:12px}.grid img,.small img{max-width:100%}
+th,td{padding:4px 8px}}
 .verdict-ok td.verdict{color:#1f7a38}.verdict-attention td.verdict{color:#b25e00}
 .verdict-unknown td.verdict{color:#6b7280}
 .verdict-attention td,td.verdict-attention{background:#fff8ec}
@@ -87,6 +96,21 @@ SECTIONS = (
 def picture(path: Path, alt: str) -> dict:
     """An image for the template: its PNG as a data URL, or None when the run lacks it."""
     return {"src": png_data_url(path.read_bytes()) if path.is_file() else None, "alt": alt}
+
+
+def stacked_curves(folder: RunFolder, config: dict, metrics: dict) -> str | None:
+    """The training curves in one column, for a phone's screen (the report's <picture>
+    shows them under 640 px): drawn from the history, not kept as a file."""
+    history = folder.read_history()
+    if not history.get("loss"):
+        return None
+    figure = training_curves(
+        history,
+        best_epoch=metrics.get("best_epoch"),
+        label_smoothing=config.get("label_smoothing", 0.0),
+        stacked=True,
+    )
+    return png_data_url(figure_png(figure, dpi=80))
 
 
 def percent(value) -> str:
@@ -128,6 +152,10 @@ def metrics_rows(metrics: dict, test: dict, validation: dict) -> list[list]:
 
     return [
         ["validation accuracy", percent(validation.get("accuracy"))],
+        [
+            "validation accuracy without TTA (the epoch lines' figure)",
+            percent(validation.get("accuracy_without_tta", validation.get("accuracy"))),
+        ],
         ["validation cross-entropy", number(validation, "loss", ".4f")],
         ["test accuracy", percent(test.get("accuracy"))],
         [
@@ -140,7 +168,7 @@ def metrics_rows(metrics: dict, test: dict, validation: dict) -> list[list]:
         ["expected calibration error", number(test, "ece", ".4f")],
         ["flip test-time augmentation", str(metrics.get("tta", False))],
         ["parameters", f"{metrics.get('params', 0):,}"],
-        ["training time", f"{metrics.get('wall_time_s', 0):.0f} s"],
+        ["training time (inside the epochs)", f"{metrics.get('wall_time_s', 0):.1f} s"],
         ["training images per second", f"{metrics.get('train_images_per_s', 0):,.0f}"],
         ["trained in", metrics.get("trained_in", "float32")],
     ]
@@ -160,8 +188,10 @@ def file_rows(pipeline: dict) -> list[list]:
 
 
 def environment_rows(record: dict, pipeline: dict) -> list[list]:
-    rows = [[k, v] for k, v in record.get("versions", {}).items()]
-    rows += [[k, v] for k, v in pipeline.get("environment", {}).items()]
+    """The versions the run trained with, then the machine (each key once: both record the
+    platform)."""
+    values = {**record.get("versions", {}), **pipeline.get("environment", {})}
+    rows = [[k, v] for k, v in values.items()]
     return rows + [[f"time: {k}", f"{v:.1f} s"] for k, v in pipeline.get("timings_s", {}).items()]
 
 
@@ -259,7 +289,10 @@ def report_context(folder: RunFolder, diagnosis: list[dict]) -> dict:
             "epochs_run": metrics.get("epochs_run", "-"),
             "best_epoch": metrics.get("best_epoch", "-"),
             "stopped_by": metrics.get("stopped_by", "-"),
-            "curves": picture(folder.curves_path, "Training curves"),
+            "curves": {
+                **picture(folder.curves_path, "Training curves"),
+                "narrow": stacked_curves(folder, record.get("config", {}), metrics),
+            },
         },
         "metrics_rows": metrics_rows(metrics, test, validation),
         "per_class_rows": [
@@ -283,6 +316,13 @@ def report_context(folder: RunFolder, diagnosis: list[dict]) -> dict:
     }
 
 
+def inline_code(text) -> Markup:
+    """Text for a page: escaped, its `backquoted` commands set as code, not shown with
+    their backquotes."""
+    escaped = str(markupsafe_escape(text))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))
+
+
 @cache
 def template(name: str = "run_report.j2") -> jinja2.Template:
     environment = jinja2.Environment(
@@ -290,6 +330,7 @@ def template(name: str = "run_report.j2") -> jinja2.Template:
         autoescape=True,
         undefined=jinja2.StrictUndefined,  # a missing value is a bug, not an empty cell
     )
+    environment.filters["code"] = inline_code
     return environment.get_template(name)
 
 

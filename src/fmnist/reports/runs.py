@@ -58,10 +58,12 @@ def format_run_summary(run_dir: Path | str) -> str:
     if test.get("tta"):
         accuracy += f" with flip TTA ({test['accuracy_without_tta']:.4f} without)"
     validation = f"{val['accuracy']:.4f}" if val else "-"
+    if val.get("tta"):  # the epoch lines show it without: say both, so they match
+        validation += f" with flip TTA, {val['accuracy_without_tta']:.4f} without"
     return (
-        f"\n{m['model']}: test accuracy {accuracy}  (validation {validation}, best epoch "
+        f"\n{m['model']}: test accuracy {accuracy}  (validation {validation}; best epoch "
         f"{m['best_epoch']} of {m['epochs_run']}, stopped by {m['stopped_by']}, "
-        f"{m['wall_time_s']:.0f}s, {m['train_images_per_s']:.0f} images/s in "
+        f"{m['wall_time_s']:.1f} s in the epochs, {m['train_images_per_s']:.0f} images/s in "
         f"{m.get('trained_in', 'float32')})\nRun folder: {run_dir}"
     )
 
@@ -128,10 +130,13 @@ def compare_runs(first: Path | str, second: Path | str) -> Figure:
             loss, kind = loss_series(history, config, validation)
             loss_kinds.add(kind)
             label = f"{folder.name} {what}"
+            # linestyle and marker given apart: as one format string, "-" + "." reads "-.",
+            # a dash-dot line with no marker, which draws nothing for a one-epoch run
+            line = dict(linestyle=style, marker="o", markersize=4, color=color, alpha=0.8)
             if accuracy:
-                axes[0].plot(epochs, accuracy, style + ".", color=color, alpha=0.8, label=label)
+                axes[0].plot(epochs, accuracy, label=label, **line)
             if loss:
-                axes[1].plot(epochs, loss, style + ".", color=color, alpha=0.8, label=label)
+                axes[1].plot(epochs, loss, label=label, **line)
     loss_title = " / ".join(sorted(loss_kinds)).capitalize()
     for axis, title in ((axes[0], "Accuracy"), (axes[1], loss_title)):
         axis.set(title=title, xlabel="epoch", ylabel=title.lower())
