@@ -160,6 +160,8 @@ def test_train_command_writes_a_run_and_prints_its_folder(tmp_path, training_dir
     )
     assert "mlp: test accuracy" in result.output
     assert run_dir.name.endswith("-t") and f"Run folder: {run_dir}" in result.output
+    report = run_dir / "report.html"  # a plain train run has its report, and says where
+    assert f"Report: {report}" in result.output and "Diagnosis" in report.read_text()
     config = json.loads((run_dir / "config.json").read_text())["config"]
     assert (config["epochs"], config["batch_size"], config["data_dir"]) == (
         1,

@@ -238,3 +238,26 @@ def test_the_docs_list_every_rule_with_its_value():
     docs = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
     for key, value in RULES.items():
         assert f"| `{key}` | {value} |" in docs, key
+
+
+def test_a_recipe_built_for_time_is_judged_by_its_aim():
+    from fmnist.evaluation.training_checks import (
+        check_capacity,
+        check_epochs,
+        check_fit,
+        judged_by_intent,
+    )
+
+    history = {"accuracy": [0.84], "val_accuracy": [0.86], "loss": [0.9], "val_loss": [0.8]}
+    metrics = {"best_epoch": 1, "params": 61_000}
+    fast = {"model": "fast_cnn", "epochs": 1, "schedule": "cosine", "batch_size": 128}
+    fit = check_fit(history, metrics, fast)
+    assert fit["kind"] == "underfitting"  # what a plain reading says
+    judged = judged_by_intent(fit, fast)
+    assert (judged["verdict"], judged["kind"]) == ("ok", "by_design")
+    assert "built for time" in judged["answer"] and "fmnist train" in judged["suggestion"]
+    assert check_capacity(judged, metrics)["verdict"] == "ok"
+    assert check_epochs(history, metrics, fast, judged)["verdict"] == "ok"
+    # trained longer than its recipe, or another model: judged as any run
+    assert judged_by_intent(fit, {**fast, "epochs": 3}) == fit
+    assert judged_by_intent(fit, {**fast, "model": "cnn"}) == fit

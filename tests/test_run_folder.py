@@ -83,5 +83,5 @@ def test_list_runs_skips_what_is_not_a_run(tmp_path):
     run = make_run(tmp_path, with_model=False)
     (tmp_path / "notes").mkdir()
     assert [r.path for r in list_runs(tmp_path)] == [run.path]
-    with pytest.raises(FmnistError, match="no such runs folder"):
+    with pytest.raises(FmnistError, match="no such runs folder here; name yours with --runs-dir"):
         list_runs(tmp_path / "missing")

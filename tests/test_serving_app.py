@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -68,7 +69,17 @@ def test_health_ready_model_docs_and_page(client):
         "format": "binary",
     }
     assert "pixels" in content["application/json"]["schema"]["properties"]
+    # the 4xx body the schema describes is the one a bad request gets
+    whole = client.get("/openapi.json").json()
+    assert "422" not in schema["responses"] and "HTTPValidationError" not in str(whole)
+    described = schema["responses"]["4XX"]["content"]["application/json"]["schema"]
+    refused = client.post("/v1/predict?top_k=99", json={"pixels": [[0] * 28] * 28})
+    assert 400 <= refused.status_code < 500
+    assert set(refused.json()) == set(described["properties"])
+    assert set(refused.json()["error"]) == set(described["properties"]["error"]["properties"])
     page = client.get("/").text
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', page).group(1)
+    assert client.get(icon).status_code == 200  # no 404 for the favicon
     assert "<canvas" in page and 'type="file"' in page
     assert "http://" not in page and "https://" not in page  # no CDN, works offline
 

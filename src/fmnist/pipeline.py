@@ -87,9 +87,9 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
     formats = check_formats(formats)  # before minutes of training, not after
     started, timings = time.perf_counter(), {}
 
-    def stage(name: str, since: float) -> float:
+    def stage(name: str, since: float, detail: str = "") -> float:
         timings[name] = round(time.perf_counter() - since, 2)
-        echo(f"[{name}] done in {timings[name]:.1f}s")
+        echo(f"[{name}] done in {timings[name]:.1f} s{detail}")
         return time.perf_counter()
 
     t = time.perf_counter()
@@ -103,7 +103,13 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
         t = stage("explore", t)
         current = "train"
         train(config, data, run_dir=run.path)
-        t = stage("train", t)
+        epochs_s = run.read_state().train_seconds  # the figure the report and summary give
+        t = stage(
+            "train",
+            t,
+            f" ({epochs_s:.1f} s of it in the epochs, the rest building, "
+            "checking and saving the model)",
+        )
         if config.photos:
             current = "photos"
             learn_photos_if_asked(run.path, data, echo)

@@ -332,7 +332,10 @@ def list_runs(runs_dir: Path | str) -> list[RunFolder]:
     """The run folders directly inside `runs_dir`, by name."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
-        raise FmnistError(f"{runs_dir}: no such runs folder")
+        raise FmnistError(
+            f"{runs_dir}: no such runs folder here; name yours with --runs-dir DIR (runs are "
+            "made by fmnist train or fmnist run, in ./runs by default)"
+        )
     return [RunFolder(f) for f in sorted(runs_dir.iterdir()) if RunFolder(f).is_run]
 
 

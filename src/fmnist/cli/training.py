@@ -24,8 +24,10 @@ from fmnist.cli.common import (
 )
 @uses_tensorflow
 def train_command(config_file, resume_dir, data_dir, **flags) -> None:
-    """Train a model and write a run folder (config, history, model, metrics, curves)."""
+    """Train a model and write a run folder (config, history, model, metrics, curves, and
+    the report page: the diagnosis first)."""
     from fmnist.evaluation.evaluate import evaluate_run
+    from fmnist.reports.report import write_report
     from fmnist.tracking.mlflow_runs import finish_tracking
     from fmnist.training.photo_learning import learn_photos_if_asked
     from fmnist.training.train import resume, train
@@ -36,8 +38,10 @@ def train_command(config_file, resume_dir, data_dir, **flags) -> None:
         run_dir = train(resolve_training_flags(config_file, data_dir, **flags))
     learn_photos_if_asked(run_dir, echo=click.echo)
     evaluate_run(run_dir)
-    finish_tracking(run_dir)  # with --mlflow: final metrics and the model
+    report = write_report(run_dir)
+    finish_tracking(run_dir)  # with --mlflow: final metrics, the model and the report
     print_run_summary(run_dir)
+    click.echo(f"Report: {report}")
 
 
 def print_run_summary(run_dir: Path) -> None:

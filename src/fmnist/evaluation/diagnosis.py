@@ -22,6 +22,7 @@ from fmnist.evaluation.training_checks import (
     check_epochs,
     check_fit,
     check_learning_rate,
+    judged_by_intent,
     plain_cross_entropy,
 )
 from fmnist.run_folder import RunFolder, evaluation_of, read_json_or_empty
@@ -204,7 +205,8 @@ def check_balance(folder: RunFolder, test: dict) -> dict:
     else:
         return finding("balance", "unknown", "No class counts in this run folder.")
     low, high = min(counts.values()), max(counts.values())
-    evidence = f"{where}: {low:,} to {high:,} images a class"
+    spread = f"{low:,} images in each class" if low == high else f"{low:,} to {high:,} a class"
+    evidence = f"{where}: {spread}"
     if low and high / low <= RULES["balance"]:
         return finding("balance", "ok", "Yes: plain accuracy is a fair summary.", evidence)
     return finding(
@@ -270,7 +272,7 @@ def diagnose(run_dir: Path | str) -> list[dict]:
     config = folder.read_record().get("config", {})
     metrics, history = folder.read_metrics(), folder.read_history()
     test, val = evaluation_of(metrics, "test"), evaluation_of(metrics, "val")
-    fit = check_fit(history, metrics, config)
+    fit = judged_by_intent(check_fit(history, metrics, config), config)
     best = metrics.get("best_epoch") or len(history.get("loss", [])) or 1
     photos = folder.read_photos()
     return [

@@ -29,6 +29,8 @@ def asset(name: str) -> bytes:
 
 
 def add_docs(app: FastAPI) -> None:
+    real_error_schemas(app)
+
     @app.get("/docs", include_in_schema=False)
     async def docs():
         return get_swagger_ui_html(
@@ -119,6 +121,43 @@ def predict_openapi(limits) -> dict:
                     }
                 },
             },
-            "4XX": {"description": 'A request to fix: {"error": {"status", "message"}}'},
+            "4XX": {
+                "description": "A request to fix (413: too large, 415: not an image, 422: "
+                "a value out of range), said in one line",
+                "content": {"application/json": {"schema": ERROR_SCHEMA}},
+            },
         },
     }
+
+
+ERROR_SCHEMA = {  # every 4xx body (fmnist.serving.requests.error_body)
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
+        },
+        "request_id": {"type": "string"},
+    },
+}
+
+
+def real_error_schemas(app: FastAPI) -> None:
+    """The schema says what the service answers: FastAPI's default 422 body
+    (HTTPValidationError) is never sent, its own `{"error": ...}` body is (under 4XX)."""
+    make = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = make()
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            if not schema.get("components", {}).get("schemas", True):
+                schema["components"].pop("schemas")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
