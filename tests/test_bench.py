@@ -20,6 +20,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         "accuracy_table.py",
         "load_test.py",
         "photos.py",
+        "predict_scale.py",
+        "saliency.py",
     ],
 )
 @pytest.mark.slow

@@ -222,3 +222,34 @@ def test_the_grid_draws_a_not_sure_answer_in_amber():
     axes = figure.axes[:3]
     assert [to_hex(a.title.get_color()) for a in axes] == [RIGHT_COLOR, UNSURE_COLOR, WRONG_COLOR]
     assert axes[1].get_title().startswith("? c2 32%")
+
+
+def test_the_why_map_lies_on_the_garment_and_reads_as_words(real_data_dir):
+    """Measured, not trusted: a model trained briefly on the real data, its map for the
+    answered class on real test images, mostly on the garment's own pixels (which cover
+    under half of an image); and the map's reading names where its evidence is."""
+    from conftest import built_model
+    from fmnist.data import load_dataset
+    from fmnist.predict.saliency import mass_on_garment, reading, region_shares, saliency_map
+
+    data = load_dataset(data_dir=real_data_dir)
+    model = built_model("mlp")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(
+        data.train_images[:2000, ..., None].astype("float32"),
+        data.train_labels[:2000],
+        epochs=2,
+        verbose=0,
+    )
+    images = data.test_images[:40].astype("float32")
+    answered = np.argmax(model.predict(images[..., None], verbose=0), axis=1)
+    shares = [
+        mass_on_garment(saliency_map(model, x, int(c)), x)
+        for x, c in zip(images, answered, strict=True)
+    ]
+    assert np.mean(images > 16) < 0.5 and min(shares) > 0.9
+    heat = np.zeros((28, 28))
+    heat[:9, 9:19], heat[9:19, 9:19] = 2.0, 1.0
+    assert region_shares(heat)[0] == ("the top", pytest.approx(180 / 280))  # 90 pixels of 2
+    assert reading(heat, "Shirt") == "the top drove Shirt (64% of the evidence)"
+    assert reading(np.zeros((28, 28)), "Bag") == "no pixel raised the probability of Bag"

@@ -336,3 +336,15 @@ def test_report_fits_the_screen_with_figures_at_their_own_shape(pipeline_run, br
         assert drawn_width <= width
     curves = next(f for f in found["figures"] if f[0] == "Training curves")
     assert (curves[1] < 1) == (width < 640)  # one column on a phone, one row on a laptop
+
+
+def test_the_first_screen_says_compared_with_what_and_what_next(pipeline_run):
+    run_dir, _ = pipeline_run
+    page = build_report(run_dir)
+    diagnosis = page[page.index('id="diagnosis"') : page.index('id="metrics"')]
+    assert "compared with 88.9% for the tutorial CNN" in diagnosis
+    assert "94.8% for the best recipe, <code>fmnist train --model vgg</code>" in diagnosis
+    assert (
+        "<h3>Next</h3>" in diagnosis and f"<code>fmnist serve --model {run_dir}</code>" in diagnosis
+    )
+    assert "`" not in diagnosis  # commands set as code, not shown with their backquotes

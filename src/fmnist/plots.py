@@ -265,10 +265,17 @@ def sweep_figure(rows: list[dict], spec) -> Figure:
 
 
 def explanation_figure(
-    steps, probabilities, class_names, heat: np.ndarray, verdict: str, source: str = ""
+    steps,
+    probabilities,
+    class_names,
+    heat: np.ndarray,
+    verdict: str,
+    source: str = "",
+    reading: str = "",
 ) -> Figure:
     """What the model saw and why: the photo with the garment found outlined, the article
-    cut out, the 28 x 28 input, the saliency over it, and the probability bars."""
+    cut out, the 28 x 28 input, the evidence for the answer over it with its colour scale,
+    the probability bars, and `reading` (where the evidence is, in words) beneath."""
     figure, axes = new_figure(
         1, 5, figsize=(14, 3.2), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1.9]}
     )
@@ -280,7 +287,12 @@ def explanation_figure(
     seen.imshow(steps.pixels, cmap="gray", vmin=0, vmax=255)  # as the model sees it
     seen.set_title("the 28 x 28 input", fontsize=9)
     why.imshow(steps.pixels, cmap="gray", vmin=0, vmax=255)
-    why.imshow(heat, cmap="inferno", alpha=0.6, vmin=0, vmax=1)
+    shown = why.imshow(
+        np.ma.masked_less_equal(heat, 0.02), cmap="inferno", alpha=0.75, vmin=0, vmax=1
+    )
+    scale = figure.colorbar(shown, ax=why, fraction=0.046, pad=0.04, ticks=[0, 0.5, 1])
+    scale.ax.set_yticklabels(["none", "", "most"], fontsize=7)
+    scale.set_label("evidence for the answer", fontsize=7)
     why.set_title("pixels that drove it", fontsize=9)
     for axis in axes[:4]:
         axis.set_xticks([])
@@ -295,4 +307,6 @@ def explanation_figure(
     if source:
         figure.suptitle(source, fontsize=9, x=0.01, ha="left")
     figure.tight_layout()
+    if reading:
+        figure.text(0.5, -0.02, f"Why: {reading}.", ha="center", va="top", fontsize=10)
     return figure

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fmnist.errors import FmnistError
-from fmnist.evaluation.findings import MARKS, QUESTIONS, RULES, finding, pct
+from fmnist.evaluation.findings import MARKS, QUESTIONS, REFERENCES, RULES, finding, pct
 from fmnist.evaluation.training_checks import (
     check_capacity,
     check_epochs,
@@ -68,13 +68,16 @@ def check_accuracy(test: dict, split: str) -> dict:
     if test.get("tta"):
         accuracy += f" with flip TTA ({pct(test['accuracy_without_tta'])} without)"
     weak = weak_classes(test)
+    compared = "compared with " + ", ".join(
+        f"{pct(value)} for {what}" for what, value in REFERENCES
+    )
     if not weak:
-        return finding("accuracy", "ok", f"{accuracy}; no class lags behind.", "")
+        return finding("accuracy", "ok", f"{accuracy}; no class lags behind.", compared)
     return finding(
         "accuracy",
         "attention",
         f"{accuracy}; weakest: {weak[0].split(' (')[0]}.",
-        "recall of weak classes: " + "; ".join(weak),
+        f"{compared}; recall of weak classes: " + "; ".join(weak),
         "Look at those cells of the confusion matrix: the images show what the model mixes up.",
     )
 

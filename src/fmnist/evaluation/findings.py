@@ -27,6 +27,15 @@ RULES = {
 
 MARKS = {"ok": "ok", "attention": "!!", "unknown": "? "}  # a verdict in the terminal
 
+# What a run's accuracy is compared with: the test accuracy of fmnist's own runs of the
+# tutorial CNN and its recipes, float32 on a 2-core CPU (docs/benchmarks.md, with the
+# command that measured each).
+REFERENCES = (
+    ("the tutorial CNN as the tutorials train it (2 epochs)", 0.8889),
+    ("the default recipe, `fmnist train`", 0.9333),
+    ("the best recipe, `fmnist train --model vgg`", 0.9475),
+)
+
 QUESTIONS = {
     "balance": "Are the classes balanced?",
     "normalise": "Do I need to normalise?",

@@ -68,7 +68,7 @@ def save_explanations(predictor: Predictor, answers: list[Answer], out: Path | s
     """For each photo's answer a figure (`fmnist.run_folder.prediction_path`): its steps,
     the saliency of the answered class (fmnist.predict.saliency) and the probability bars."""
     from fmnist.plots import explanation_figure, save_figure
-    from fmnist.predict.saliency import saliency_map
+    from fmnist.predict.saliency import reading, saliency_map
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -85,6 +85,7 @@ def save_explanations(predictor: Predictor, answers: list[Answer], out: Path | s
             heat,
             f"{answer.verdict} ({answer.top[0][1]:.0%})",
             answer.source,
+            reading(heat, predictor.class_names[predicted]),
         )
         paths.append(
             save_figure(figure, prediction_path(out, _file_stem(answer.source), "explain"))

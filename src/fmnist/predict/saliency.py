@@ -1,12 +1,18 @@
-"""Which pixels drove an answer: SmoothGrad saliency, for any model in the zoo.
+"""Which pixels drove an answer: integrated gradients, for any model in the zoo, and a
+one-line reading of where they are.
 
     >>> heat = saliency_map(predictor.model, pixels, class_index)   # (28, 28) in [0, 1]
+    >>> reading(heat, "Shirt")
+    'the top and the centre drove Shirt (71% of the evidence)'
 
-The gradient of the answered class's probability with respect to each input pixel, its
-absolute value averaged over copies of the image with a little noise added (Smilkov et
-al., 2017: "SmoothGrad"), which keeps the map from being one pixel's speckle. It needs no
-particular layer, so the MLPs are explained as the CNNs are (Grad-CAM would need a
-convolution layer, and its 7 x 7 map says less on a 28 x 28 image).
+Integrated gradients (Sundararajan et al., 2017): the gradient of the answered class's
+probability, averaged along the straight path from a black image (Fashion-MNIST's own
+background) to the image, times each pixel's value; the positive part is the evidence
+for the class. It needs no particular layer, so the MLPs are explained as the CNNs are.
+Chosen by measuring, not trusted: on 200 test images of the default recipe, 99.6% of its
+map's mass falls on the garment's own pixels (which cover 46% of an image), against 84.5%
+for occlusion, 34.4% for SmoothGrad (less than chance: it lit the background and the
+edges) and 28.4% for Grad-CAM on the last convolution (`python bench/saliency.py`).
 """
 
 from __future__ import annotations
@@ -15,20 +21,59 @@ import numpy as np
 
 from fmnist.training.models import as_model_input
 
-SAMPLES = 16
-NOISE = 0.1 * 255  # the noise's standard deviation: a tenth of the pixel range
+STEPS = 32  # points on the path from black to the image: one batch, one gradient
+GARMENT_LEVEL = 16  # grey levels: pixels above it are the garment, below it the ground
+READING_SHARE = 0.6  # the reading names the fewest regions that hold this much of the map
+REGIONS = (  # a 3 x 3 grid of the image, as a reader would point at it
+    ("the top left", "the top", "the top right"),
+    ("the left side", "the centre", "the right side"),
+    ("the bottom left", "the bottom", "the bottom right"),
+)
 
 
-def saliency_map(model, pixels: np.ndarray, class_index: int, seed: int = 0) -> np.ndarray:
-    """(28, 28) saliency of `class_index` for one image's raw pixels, scaled to [0, 1]."""
+def saliency_map(model, pixels: np.ndarray, class_index: int) -> np.ndarray:
+    """(28, 28) evidence for `class_index` in one image's raw pixels, scaled to [0, 1]."""
     import tensorflow as tf
 
     x = as_model_input(np.asarray(pixels, dtype=np.float32).reshape(1, 28, 28))
-    noise = np.random.default_rng(seed).normal(0, NOISE, (SAMPLES, 28, 28, 1))
-    noisy = tf.constant(np.clip(x + noise, 0, 255).astype(np.float32))
+    alphas = np.linspace(1 / STEPS, 1, STEPS, dtype=np.float32).reshape(-1, 1, 1, 1)
+    path = tf.constant(alphas * x)
     with tf.GradientTape() as tape:
-        tape.watch(noisy)
-        probability = model(noisy, training=False)[:, class_index]
-    gradient = tape.gradient(probability, noisy).numpy()
-    heat = np.abs(gradient).mean(axis=0)[..., 0]
+        tape.watch(path)
+        probability = model(path, training=False)[:, class_index]
+    gradient = tape.gradient(probability, path).numpy().mean(axis=0)[..., 0]
+    heat = np.maximum(x[0, ..., 0] * gradient, 0)
     return heat / heat.max() if heat.max() > 0 else heat
+
+
+def mass_on_garment(heat: np.ndarray, pixels: np.ndarray) -> float:
+    """The share of the map's mass on the garment's own pixels (above GARMENT_LEVEL)."""
+    total = float(np.sum(heat))
+    garment = np.asarray(pixels).reshape(28, 28) > GARMENT_LEVEL
+    return float(np.sum(heat[garment])) / total if total > 0 else 0.0
+
+
+def region_shares(heat: np.ndarray) -> list[tuple[str, float]]:
+    """Each region of the 3 x 3 grid with its share of the map, largest first."""
+    total = float(np.sum(heat)) or 1.0
+    bounds = (0, 9, 19, 28)  # rows and columns: 9, 10 and 9 pixels
+    shares = [
+        (REGIONS[r][c], float(np.sum(heat[bounds[r] : bounds[r + 1], bounds[c] : bounds[c + 1]])))
+        for r in range(3)
+        for c in range(3)
+    ]
+    return sorted(((name, mass / total) for name, mass in shares), key=lambda s: -s[1])
+
+
+def reading(heat: np.ndarray, class_name: str) -> str:
+    """Where the evidence is, in one line: the fewest regions holding READING_SHARE of it."""
+    if not np.any(heat > 0):
+        return f"no pixel raised the probability of {class_name}"
+    named, held = [], 0.0
+    for name, share in region_shares(heat):
+        named.append(name)
+        held += share
+        if held >= READING_SHARE or len(named) == 3:
+            break
+    places = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return f"{places} drove {class_name} ({held:.0%} of the evidence)"

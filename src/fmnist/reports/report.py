@@ -98,6 +98,24 @@ def picture(path: Path, alt: str) -> dict:
     return {"src": png_data_url(path.read_bytes()) if path.is_file() else None, "alt": alt}
 
 
+def next_steps(folder: RunFolder, diagnosis: list[dict]) -> list[tuple[str, str]]:
+    """The commands worth running next on this run, with what each is for: the first
+    attention finding's own suggestion leads; then asking it about a photo, learning
+    photos (when it has not), serving it, and comparing it with another run."""
+    run = str(folder.path)
+    steps = [
+        (f["suggestion"], f"the diagnosis's first warning: {f['question']}")
+        for f in diagnosis
+        if f["verdict"] == "attention" and f.get("suggestion")
+    ][:1]
+    steps.append((f"`fmnist predict --model {run} photo.jpg --explain`", "ask it about a photo"))
+    if not folder.photos_path.is_file():
+        steps.append(("`fmnist run --photos DIR`", "a model that learns your labelled photos"))
+    steps.append((f"`fmnist serve --model {run}`", "the service and its page"))
+    steps.append((f"`fmnist runs compare {run} OTHER_RUN`", "what changed against another run"))
+    return steps
+
+
 def stacked_curves(folder: RunFolder, config: dict, metrics: dict) -> str | None:
     """The training curves in one column, for a phone's screen (the report's <picture>
     shows them under 640 px): drawn from the history, not kept as a file."""
@@ -279,6 +297,7 @@ def report_context(folder: RunFolder, diagnosis: list[dict]) -> dict:
         ),
         "accuracy_plain": percent(test.get("accuracy_without_tta", test.get("accuracy"))),
         "diagnosis": diagnosis,
+        "next_steps": next_steps(folder, diagnosis),
         "photos": photos_context(folder),
         "config": config_context(record.get("config", {})),
         "layer_rows": layer_rows(metrics),

@@ -49,14 +49,17 @@ DEFAULT_LIMITS = ServiceLimits()  # frozen: safe as a default argument
 
 def explain_prediction(predictor: Predictor, steps, pixels, probabilities) -> dict:
     """A photo's steps as PNG data URLs: the photo with the garment found outlined, the
-    article, and the saliency of the answered class over the 28 x 28 input."""
-    from fmnist.predict.saliency import saliency_map
+    article, the evidence for the answered class over the 28 x 28 input, and where that
+    evidence is, in words."""
+    from fmnist.predict.saliency import reading, saliency_map
 
-    heat = saliency_map(predictor.model, pixels, int(np.argmax(probabilities)))
+    answered = int(np.argmax(probabilities))
+    heat = saliency_map(predictor.model, pixels, answered)
     return {
         "photo": data_url(outlined(steps.original, steps.mask)),
         "article": data_url(steps.crop),
         "saliency": data_url(heat_overlay(np.asarray(pixels), heat)),
+        "reading": reading(heat, predictor.class_names[answered]),
     }
 
 
