@@ -174,6 +174,8 @@ def test_report_confusion_cells_open_their_images(pipeline_run, browser):
     assert set(sizes) == {28}
     assert "taken for" in panel.locator("h3").inner_text()
     assert page.locator(".cell:visible").count() == 1  # the other cells stay closed
+    matrix = page.locator("table.confusion").bounding_box()
+    assert 0 < matrix["y"] + matrix["height"] / 2 < 900  # the matrix is still on the screen
     page.close()
 
 

@@ -379,6 +379,8 @@ def test_a_sweep_runs_beside_another_ray_instance(ray_module, sweep_data):
         result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
         assert other.poll() is None  # the other instance still runs
+        for notice in ("Token authentication", "Started a local Ray", "Wrote the latest"):
+            assert notice not in result.stderr + result.stdout  # Ray's notices, not the user's
     finally:  # SIGTERM would drain the node for 30 s first
         os.killpg(other.pid, signal.SIGKILL)  # ray start and the processes it started
         other.wait(timeout=60)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import statistics
@@ -80,8 +81,15 @@ def start_ray(address: str | None, cpus: int | None = None, env: dict | None = N
     if ray.is_initialized():
         return ray
     quiet = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}}
+    # Ray's own notices (its token authentication stays on; "Started a local Ray instance";
+    # Tune's "Wrote the latest version of all result files") are not the user's business:
+    # the sweep prints where it runs and what it found.
+    for name in ("ray._private.authentication", "ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     if address:
-        ray.init(address=address, runtime_env=quiet, log_to_driver=False)
+        ray.init(
+            address=address, runtime_env=quiet, log_to_driver=False, logging_level=logging.WARNING
+        )
     else:
         ray.init(
             address="local",  # never the running instance that plain ray.init() would join
@@ -89,6 +97,7 @@ def start_ray(address: str | None, cpus: int | None = None, env: dict | None = N
             include_dashboard=False,
             runtime_env=quiet,
             log_to_driver=False,
+            logging_level=logging.WARNING,
         )
     return ray
 
