@@ -224,6 +224,7 @@ def test_the_grid_draws_a_not_sure_answer_in_amber():
     assert axes[1].get_title().startswith("? c2 32%")
 
 
+@pytest.mark.slow
 def test_the_why_map_lies_on_the_garment_and_reads_as_words(real_data_dir):
     """Measured, not trusted: a model trained briefly on the real data, its map for the
     answered class on real test images, mostly on the garment's own pixels (which cover

@@ -41,6 +41,7 @@ def test_flat_metrics_keeps_the_numbers_by_their_path():
     }
 
 
+@pytest.mark.slow
 def test_a_tracked_run_is_found_in_mlflow_with_its_folders_metrics(store, tmp_path):
     data = write_folder(tmp_path / "data", make_arrays(200, 40))
     result = CliRunner().invoke(
