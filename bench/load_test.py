@@ -21,6 +21,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +38,8 @@ from PIL import Image
 from common import write_result
 
 BOUNDARY = "fmnist-load-test-boundary"
+# What the requests declare: a multipart form by default, the image type with --raw.
+CONTENT_TYPE = {"value": f"multipart/form-data; boundary={BOUNDARY}"}
 
 
 def photo_bytes() -> bytes:
@@ -66,7 +69,7 @@ def client(url, body, deadline, budget, latencies, errors, lock) -> None:
     if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit(f"refusing to load-test {parsed.hostname}: loopback only")
     connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    headers = {"Content-Type": CONTENT_TYPE["value"]}
     while time.monotonic() < deadline:
         with lock:
             if budget[0] <= 0:
@@ -118,23 +121,48 @@ def free_port() -> int:
 
 
 def start_service(model: str, extra=()) -> tuple[subprocess.Popen, str]:
+    """`fmnist serve` (or, with --ray in `extra`, fmnist's app on Ray Serve) on a free port."""
     port = free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [sys.executable, "-m", "fmnist", "serve", "--model", model, "--port", str(port)]
+    return start_process([*command, *extra], f"http://127.0.0.1:{port}", "/readyz")
+
+
+def start_peer(model: str, replicas: int) -> tuple[subprocess.Popen, str]:
+    """The Ray Serve peer (bench/ray_serve_peer.py): @serve.batch, one replica per core."""
+    port = free_port()
+    script = Path(__file__).with_name("ray_serve_peer.py")
+    command = [sys.executable, str(script), "--model", model, "--port", str(port)]
+    return start_process([*command, "--replicas", str(replicas)], f"http://127.0.0.1:{port}", "/")
+
+
+def start_process(command: list[str], url: str, ready: str) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(
-        [*command, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: stopped whole, Ray's processes too
     )
-    url = f"http://127.0.0.1:{port}"
     for _ in range(360):
         try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2):
+            with urllib.request.urlopen(url + ready, timeout=2):
                 return process, url
         except OSError:
             if process.poll() is not None:
-                raise SystemExit("fmnist serve exited before it was ready") from None
+                raise SystemExit(f"{command[1]} exited before it was ready") from None
             time.sleep(0.5)
-    process.kill()
-    raise SystemExit("fmnist serve was not ready within 180 s")
+    stop(process)
+    raise SystemExit(f"{command[1]} was not ready within 180 s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
 
 def run_wrk(url: str, body: bytes, connections: int, seconds: float) -> dict:
@@ -145,7 +173,7 @@ def run_wrk(url: str, body: bytes, connections: int, seconds: float) -> dict:
         script = Path(folder) / "post.lua"
         script.write_text(
             'wrk.method = "POST"\n'
-            f'wrk.headers["Content-Type"] = "multipart/form-data; boundary={BOUNDARY}"\n'
+            f'wrk.headers["Content-Type"] = "{CONTENT_TYPE["value"]}"\n'
             f'local f = io.open("{payload}", "rb"); wrk.body = f:read("*all"); f:close()\n'
         )
         threads = min(connections, 2)
@@ -241,28 +269,51 @@ def main() -> None:
     parser.add_argument(
         "--photo", type=Path, help="Send this JPEG or PNG instead of the plain-ground PNG."
     )
+    parser.add_argument(
+        "--ray-serve",
+        action="store_true",
+        help="Also fmnist's app on Ray Serve (--replicas = --workers) and the Ray Serve peer "
+        "(bench/ray_serve_peer.py: @serve.batch, one replica per worker), in the same run.",
+    )
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="Send the image itself as the body (Content-Type image/png or image/jpeg), "
+        "not a multipart form (fmnist's service only).",
+    )
     args = parser.parse_args()
     if not (args.model or args.url):
         parser.error("give --model (to start the services) or --url")
+    if args.raw and args.ray_serve:
+        parser.error("--raw measures fmnist's raw-body route; the Ray Serve peer takes multipart")
+    kind, photo = "image/png", photo_bytes()
     if args.photo:
         kind = "image/jpeg" if args.photo.suffix.lower() in (".jpg", ".jpeg") else "image/png"
-        body = multipart(args.photo.read_bytes(), args.photo.name, kind)
-    else:
-        body = multipart(photo_bytes())
+        photo = args.photo.read_bytes()
+    body = photo if args.raw else multipart(photo, args.photo.name if args.photo else "a.png", kind)
+    if args.raw:
+        CONTENT_TYPE["value"] = kind
     results = {}
     if args.url:
         results["as running"] = measure(args.url.rstrip("/"), body, args)
     else:
         workers = ["--workers", str(args.workers)] if args.workers > 1 else []
-        for name, extra in CONFIGURATIONS.items():
-            process, url = start_service(args.model, [*extra, *workers])
+        starts = {
+            name: (lambda extra=extra: start_service(args.model, [*extra, *workers]))
+            for name, extra in CONFIGURATIONS.items()
+        }
+        if args.ray_serve:
+            replicas = ["--ray", "--replicas", str(args.workers)]
+            starts["fmnist on Ray Serve"] = lambda: start_service(args.model, replicas)
+            starts["Ray Serve peer"] = lambda: start_peer(args.model, args.workers)
+        for name, start in starts.items():
+            process, url = start()
             try:
                 results[name] = measure(url, body, args)
                 if args.soak and name == "batching on":
                     results["soak"] = soak(url, body, process.pid, args.soak)
             finally:
-                process.terminate()
-                process.wait(timeout=30)
+                stop(process)
     for name, rows in results.items():
         if name != "soak":
             print_table(name, rows)
@@ -275,7 +326,7 @@ def main() -> None:
     write_result(
         "load_test",
         {
-            "payload": f"{args.photo}, multipart" if args.photo else "240x300 PNG photo, multipart",
+            "payload": f"{args.photo or '240x300 PNG photo'}, {'raw' if args.raw else 'multipart'}",
             "workers": args.workers,
             **results,
         },

@@ -19,6 +19,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         "training_profile.py",
         "accuracy_table.py",
         "load_test.py",
+        "ray_serve_peer.py",
         "photos.py",
         "predict_scale.py",
         "saliency.py",

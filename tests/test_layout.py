@@ -33,7 +33,7 @@ RUN_FOLDER_FILES = (  # a run folder's, its exploration's and predictions', a sw
 # The capability folders in the order data flows through them; the shared pieces first.
 ROOMS = (
     ("errors", "terminal", "machine", "images", "__init__"),
-    ("run_folder", "artifacts", "plots"),
+    ("run_folder", "artifacts", "plots", "ray_runtime"),
     ("tracking",),
     ("data",),
     ("photos",),

@@ -193,6 +193,20 @@ BAD_REQUESTS = {
         422,
     ),
     "invalid json": (dict(content=b"{pixels", headers={"content-type": "application/json"}), 400),
+    "raw body, not an image": (dict(content=b"hello", headers={"content-type": "image/png"}), 400),
+    "raw body, empty": (dict(content=b"", headers={"content-type": "image/jpeg"}), 400),
+    "raw body, declared png, holds jpeg": (
+        dict(content=png(fmt="JPEG"), headers={"content-type": "image/png"}),
+        415,
+    ),
+    "raw body, huge dimensions": (
+        dict(content=png(1500, 1000, "L"), headers={"content-type": "image/png"}),
+        413,
+    ),
+    "raw body, oversized": (
+        dict(content=b"\0" * 400_000, headers={"content-type": "image/png"}),
+        413,
+    ),
     "malformed multipart": (
         dict(content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data; boundary=x"}),
         422,
@@ -477,3 +491,39 @@ def test_page_at_phone_width_replaces_answers_and_refuses_an_empty_drawing(
     )
     assert not seen  # the previous photo's 28 x 28 is gone too
     page.close()
+
+
+def test_one_image_as_the_raw_body_answers_as_the_same_file_uploaded(client):
+    photo = png()
+    raw = client.post(
+        "/v1/predict", content=photo, headers={"content-type": "image/png", "x-filename": "a.png"}
+    )
+    form = client.post("/v1/predict", files=files(("a.png", photo, "image/png")))
+    assert raw.status_code == form.status_code == 200
+    (from_raw,), (from_form,) = raw.json()["predictions"], form.json()["predictions"]
+    assert from_raw["source"] == "a.png" and from_raw["probabilities"] == from_form["probabilities"]
+    assert from_raw["segmentation"] == from_form["segmentation"]
+
+
+@pytest.mark.slow
+def test_metrics_are_the_whole_services_across_workers(server):
+    """Two workers: every scrape, whichever worker takes it, counts every request."""
+
+    def scrape() -> dict[str, float]:
+        with urllib.request.urlopen(f"{server}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+        return {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line and not line.startswith("#")
+        }
+
+    key = 'fmnist_requests_total{path="/v1/model",status="200"}'
+    before = scrape().get(key, 0.0)
+    for _ in range(20):  # a new connection each: both workers take some
+        with urllib.request.urlopen(f"{server}/v1/model", timeout=10) as reply:
+            assert reply.status == 200
+    for _ in range(4):
+        found = scrape()
+        assert found[key] - before == 20
+        assert found["fmnist_workers"] == 2 and found["fmnist_ready"] == 1

@@ -251,26 +251,16 @@ def test_repeat_gives_mean_and_spread_of_test_accuracy(tmp_path, local_ray, swee
 
 
 @pytest.mark.slow
-def test_trials_land_on_both_nodes_of_a_two_node_cluster(tmp_path, ray_module, sweep_data):
-    from ray.cluster_utils import Cluster
-
-    if ray_module.is_initialized():
-        ray_module.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    try:
-        text = 'model = "mlp"\ntrials = 1\nepochs = 1\n'
-        text += "[space]\nlearning_rate = { grid = [0.001, 0.01] }\n"
-        sweep_dir, output = sweep(tmp_path, sweep_data, text, "--address", cluster.address)
-        assert "2 CPUs on 2 node(s)" in output
-        summary = json.loads((sweep_dir / "summary.json").read_text())
-        assert len(summary["nodes"]) == 2  # one trial on each node
-        nodes = {RunFolder(r.path).read_metrics()["node"] for r in list_runs(sweep_dir)}
-        assert nodes == set(summary["nodes"])
-    finally:
-        ray_module.shutdown()
-        cluster.shutdown()
+def test_trials_land_on_both_nodes_of_a_two_node_cluster(tmp_path, two_node_cluster, sweep_data):
+    text = 'model = "mlp"\ntrials = 1\nepochs = 1\n'
+    text += "[space]\nlearning_rate = { grid = [0.001, 0.01] }\n"
+    address = two_node_cluster.address
+    sweep_dir, output = sweep(tmp_path, sweep_data, text, "--address", address)
+    assert "2 CPUs on 2 node(s)" in output
+    summary = json.loads((sweep_dir / "summary.json").read_text())
+    assert len(summary["nodes"]) == 2  # one trial on each node
+    nodes = {RunFolder(r.path).read_metrics()["node"] for r in list_runs(sweep_dir)}
+    assert nodes == set(summary["nodes"])
 
 
 @pytest.mark.slow

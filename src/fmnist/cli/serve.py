@@ -31,6 +31,14 @@ from fmnist.cli.common import model_option, shown_option, trust_option, uses_ten
     help="Answer concurrent requests with shared model calls.",
 )
 @shown_option("--max-batch", click.IntRange(min=1), 64, "Most images in one model call.")
+@click.option(
+    "--ray",
+    "on_ray",
+    is_flag=True,
+    help="Deploy on Ray Serve instead: this machine, or the cluster at --address.",
+)
+@click.option("--address", help="With --ray: a Ray cluster to deploy on (HOST:PORT, or auto).")
+@shown_option("--replicas", click.IntRange(min=1), 1, "With --ray: copies of the service.")
 @shown_option("--max-wait-ms", click.FloatRange(min=0), 2.0, "A model call's wait for requests.")
 @trust_option
 @uses_tensorflow
@@ -45,6 +53,9 @@ def serve_command(
     batching,
     max_batch,
     max_wait_ms,
+    on_ray,
+    address,
+    replicas,
     trust_pickle,
 ) -> None:
     """Serve the model over HTTP: POST /v1/predict, a web page at /, API docs at /docs,
@@ -58,4 +69,16 @@ def serve_command(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
     )
-    serve(model_path, host, port, trust_pickle, limits, cors_origins, workers)
+    if not on_ray:
+        if address or replicas != 1:
+            raise click.UsageError("--address and --replicas go with --ray")
+        serve(model_path, host, port, trust_pickle, limits, cors_origins, workers)
+        return
+    if workers != 1:
+        raise click.UsageError("--workers is for the plain server; on Ray, use --replicas")
+    from fmnist.serving.ray_serve import serve_on_ray
+
+    serve_on_ray(
+        model_path, replicas, address, host, port,
+        trust=trust_pickle, limits=limits, cors_origins=cors_origins,
+    )  # fmt: skip

@@ -35,7 +35,12 @@ from fmnist.predict.predictor import Predictor
 from fmnist.run_folder import RunFolder, evaluation_of, resolve_model_path
 from fmnist.serving.batcher import RequestBatcher
 from fmnist.serving.docs import add_docs, predict_openapi
-from fmnist.serving.metrics import RequestObserver, ServiceMetrics, request_id_var
+from fmnist.serving.metrics import (
+    MULTIPROCESS_DIR,
+    RequestObserver,
+    ServiceMetrics,
+    request_id_var,
+)
 from fmnist.serving.requests import (
     BodyLimit,
     ClientError,
@@ -91,6 +96,7 @@ def create_app(
         await warm_up(app)
         yield
         await batcher.close()
+        metrics.process_ends()
 
     app = FastAPI(
         title="fmnist prediction service",
@@ -274,6 +280,8 @@ def serve(
     import dataclasses
     import logging
     import os
+    import shutil
+    import tempfile
 
     import uvicorn
 
@@ -291,6 +299,8 @@ def serve(
     )
     if workers > 1:
         resolve_model_path(path)  # a wrong path fails here, not in every worker
+        shared = tempfile.mkdtemp(prefix="fmnist-metrics-")  # the workers' merged metrics
+        os.environ[MULTIPROCESS_DIR] = shared
         os.environ[SERVE_ENV] = json.dumps(
             {
                 "path": str(path),
@@ -299,8 +309,11 @@ def serve(
                 "cors": list(cors_origins),
             }
         )
-        uvicorn.run(
-            "fmnist.serving.app:app_from_environment", factory=True, workers=workers, **options
-        )
+        try:
+            uvicorn.run(
+                "fmnist.serving.app:app_from_environment", factory=True, workers=workers, **options
+            )
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
     else:
         uvicorn.run(load_app(path, trust, limits, cors_origins), **options)

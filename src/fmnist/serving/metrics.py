@@ -7,14 +7,17 @@
 Every request gets an id: the client's `X-Request-ID` when it is a plain token of at most
 64 characters, a new one otherwise. It comes back as the `X-Request-ID` header, in every
 JSON answer (`request_id`) and in the request's log line, so one slow or failed request
-can be followed from the client to the log. Metrics live in a registry of the app's own
-(one per worker process).
+can be followed from the client to the log. Metrics live in a registry of the app's own;
+with `fmnist serve --workers N` the workers share them through Prometheus' multiprocess
+mode (PROMETHEUS_MULTIPROC_DIR, set by `serve`), so /metrics answers for the whole
+service whichever worker takes the scrape.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import re
 import time
 import uuid
@@ -34,6 +37,7 @@ SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Paths get their own label; anything else (scanners, typos) shares "other", so a client
 # cannot grow the metrics without bound.
 PATHS = ("/", "/v1/predict", "/v1/model", "/healthz", "/readyz", "/metrics", "/docs")
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # where workers keep the metrics they share
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -67,19 +71,48 @@ class ServiceMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64),
             registry=registry,
         )
+        # multiprocess_mode: how the workers' values combine (ignored with one process)
         self.model_load = Gauge(
-            "fmnist_model_load_seconds", "Time taken to load the model", registry=registry
+            "fmnist_model_load_seconds",
+            "Time taken to load the model (the slowest worker's)",
+            registry=registry,
+            multiprocess_mode="livemax",
         )
         self.ready = Gauge(
-            "fmnist_ready", "1 once the model has answered its warm-up call", registry=registry
+            "fmnist_ready",
+            "1 once the model has answered its warm-up call (in every worker)",
+            registry=registry,
+            multiprocess_mode="livemin",
         )
+        self.workers = Gauge(
+            "fmnist_workers",
+            "Server processes answering, each with its own model",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.workers.set(1)
 
     def observe_batch(self, requests: int, images: int) -> None:
         self.batch_requests.observe(requests)
         self.batch_images.observe(images)
 
     def exposition(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The metrics as Prometheus reads them: the whole service's, across workers."""
+        if not os.environ.get(MULTIPROCESS_DIR):
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        from prometheus_client import multiprocess
+
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return generate_latest(merged), CONTENT_TYPE_LATEST
+
+    @staticmethod
+    def process_ends() -> None:
+        """This worker's live gauges leave the merged metrics (a worker going away)."""
+        if os.environ.get(MULTIPROCESS_DIR):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())
 
 
 class RequestObserver:

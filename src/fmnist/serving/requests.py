@@ -152,8 +152,9 @@ def image_from_upload(data: bytes, name: str, content_type: str, max_pixels: int
 
 
 async def read_images(request, limits: ServiceLimits) -> tuple[np.ndarray, list[str], list]:
-    """The request's images: multipart files, or JSON pixels; parsing and decoding run in
-    worker threads, so a large request never holds up the others."""
+    """The request's images: one image as the body (image/png, image/jpeg, image/webp),
+    multipart files, or JSON pixels; parsing and decoding run in worker threads, so a large
+    request never holds up the others."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         pixels = await run_in_threadpool(pixels_from_body, await request.body())
@@ -162,11 +163,16 @@ async def read_images(request, limits: ServiceLimits) -> tuple[np.ndarray, list[
     elif content_type == "multipart/form-data":
         steps, sources = await images_from_form(request, limits)
         pixels = np.stack([s.pixels for s in steps]).astype(np.float64)
+    elif content_type in IMAGE_TYPES:  # one image as the body itself: no multipart to parse
+        name = request.headers.get("x-filename", "body")[:200]
+        body = [(await request.body(), name, content_type)]
+        steps = await run_in_threadpool(decode_uploads, body, limits)
+        pixels, sources = np.stack([s.pixels for s in steps]).astype(np.float64), [name]
     else:
         raise ClientError(
             415,
-            f"content type {content_type or 'missing'!r}; send "
-            "multipart/form-data files or application/json pixels",
+            f"content type {content_type or 'missing'!r}; send one image as the body "
+            f"({', '.join(IMAGE_TYPES)}), multipart/form-data files or application/json pixels",
         )
     if len(pixels) > limits.max_images:
         raise ClientError(413, f"{len(pixels)} images; at most {limits.max_images} per request")

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
-import os
 import statistics
 import time
 from pathlib import Path
 
 from fmnist.errors import FmnistError
+from fmnist.ray_runtime import require_ray as require_ray_part
+from fmnist.ray_runtime import start_ray
 from fmnist.run_folder import (
     RunFolder,
     SweepFolder,
@@ -45,12 +45,7 @@ INSTALL_HINT = 'fmnist sweep needs Ray Tune, an optional extra: pip install -e "
 
 
 def require_ray():
-    try:
-        import ray
-        from ray import tune
-    except ImportError:
-        raise FmnistError(INSTALL_HINT) from None
-    return ray, tune
+    return require_ray_part("tune", INSTALL_HINT)
 
 
 def search_space(spec: SweepSpec) -> dict:
@@ -71,35 +66,6 @@ def spec_values(spec: SweepSpec) -> dict:
     values = dataclasses.asdict(spec)
     values["space"] = {k: {d.kind: list(d.values)} for k, d in spec.space.items()}
     return values
-
-
-def start_ray(address: str | None, cpus: int | None = None, env: dict | None = None):
-    """A Ray of this sweep's own (one worker per core), beside any other Ray instance on the
-    machine; or, with `address` ("auto" for the one `ray start` began here, or HOST:PORT),
-    that existing cluster, joined on purpose. `env`: more variables for its workers."""
-    ray, _ = require_ray()
-    if ray.is_initialized():
-        return ray
-    quiet = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}}
-    # Ray's own notices (its token authentication stays on; "Started a local Ray instance";
-    # Tune's "Wrote the latest version of all result files") are not the user's business:
-    # the sweep prints where it runs and what it found.
-    for name in ("ray._private.authentication", "ray.tune", "ray.train"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    if address:
-        ray.init(
-            address=address, runtime_env=quiet, log_to_driver=False, logging_level=logging.WARNING
-        )
-    else:
-        ray.init(
-            address="local",  # never the running instance that plain ray.init() would join
-            num_cpus=cpus or os.cpu_count(),
-            include_dashboard=False,
-            runtime_env=quiet,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
-    return ray
 
 
 def worker_env(spec: SweepSpec) -> dict:
@@ -213,7 +179,7 @@ def resume_sweep(sweep_dir: Path | str, address=None, echo=print) -> Path:
 
 
 def execute(sweep_dir, spec, address, data_dir, repeat, restore, echo) -> Path:
-    ray = start_ray(address, env=worker_env(spec))
+    ray = start_ray(address, env=worker_env(spec), hint=INSTALL_HINT)
     started = time.perf_counter()
     echo(
         f"Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs on "
