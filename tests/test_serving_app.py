@@ -20,7 +20,7 @@ from conftest import ARTIFACTS, built_model, run_async
 from fmnist.artifacts import save_model
 from fmnist.data.dataset import CLASS_NAMES
 from fmnist.predict import Predictor
-from fmnist.serving.app import ServiceLimits, create_app
+from fmnist.serving.app import ServiceLimits, create_app, load_app
 
 LIMITS = ServiceLimits(
     max_upload_bytes=300_000, max_pixels=1_000_000, max_request_pixels=1_500_000, max_images=8
@@ -527,3 +527,21 @@ def test_metrics_are_the_whole_services_across_workers(server):
         found = scrape()
         assert found[key] - before == 20
         assert found["fmnist_workers"] == 2 and found["fmnist_ready"] == 1
+
+
+def test_the_service_answers_through_onnx_runtime_as_tensorflow_does(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime is the [onnx] extra")
+    from fmnist.serving.engine import onnx_path, use_onnx_runtime
+
+    monkeypatch.setenv("FMNIST_CACHE_DIR", str(tmp_path / "cache"))
+    path = save_model(built_model("cnn"), tmp_path / "m.keras", CLASS_NAMES)
+    predictor = Predictor.load(path)
+    images = np.random.default_rng(1).integers(0, 256, (5, 28, 28)).astype(np.float32)
+    by_tensorflow = predictor.probabilities(images)
+    assert use_onnx_runtime(predictor, path) == "onnx"
+    assert onnx_path(path).is_file()  # exported once, then reused
+    np.testing.assert_allclose(predictor.probabilities(images), by_tensorflow, atol=1e-5)
+    with TestClient(load_app(path, limits=ServiceLimits(engine="tensorflow"))) as client:
+        assert client.get("/v1/model").json()["engine"] == "tensorflow"
+    with TestClient(load_app(path)) as client:
+        assert client.get("/v1/model").json()["engine"] == "onnx"

@@ -40,6 +40,12 @@ from fmnist.cli.common import model_option, shown_option, trust_option, uses_ten
 @click.option("--address", help="With --ray: a Ray cluster to deploy on (HOST:PORT, or auto).")
 @shown_option("--replicas", click.IntRange(min=1), 1, "With --ray: copies of the service.")
 @shown_option("--max-wait-ms", click.FloatRange(min=0), 2.0, "A model call's wait for requests.")
+@shown_option(
+    "--engine",
+    click.Choice(["auto", "tensorflow"]),
+    "auto",
+    "The model call: auto uses ONNX Runtime where it answers as TensorFlow does.",
+)
 @trust_option
 @uses_tensorflow
 def serve_command(
@@ -53,6 +59,7 @@ def serve_command(
     batching,
     max_batch,
     max_wait_ms,
+    engine,
     on_ray,
     address,
     replicas,
@@ -68,6 +75,7 @@ def serve_command(
         batching=batching,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
+        engine=engine,
     )
     if not on_ray:
         if address or replicas != 1:

@@ -123,7 +123,9 @@ class Predictor:
         # Average each answer with its mirror image's, as the run's test accuracy was
         # measured (recipes with flip augmentation): photos-dev top-1 55.9% against 53.4%.
         self.flip_tta = flip_tta
-        self._forward = forward_function(model)
+        # The model call, images (N, 28, 28, 1) float32 -> probabilities: TensorFlow's traced
+        # graph; the service may put ONNX Runtime here (fmnist.serving.engine).
+        self.forward = forward_function(model)
 
     @classmethod
     def load(cls, path: Path | str, trust: bool = False) -> Predictor:
@@ -134,7 +136,7 @@ class Predictor:
 
     def probabilities(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """(N, 10) class probabilities for raw pixels (N, 28, 28[, 1]) or one image."""
-        return answer_probabilities(self._forward, images, self.flip_tta, batch_size)[1]
+        return answer_probabilities(self.forward, images, self.flip_tta, batch_size)[1]
 
     def top_k(self, images: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
         return [self._top(p, k) for p in self.probabilities(images)]

@@ -252,8 +252,14 @@ def load_app(path, trust=False, limits=DEFAULT_LIMITS, cors_origins=()) -> FastA
     path, run = resolve_model_path(path)
     started = time.perf_counter()
     predictor = Predictor.load(path, trust=trust)
+    engine = "tensorflow"
+    if limits.engine == "auto":
+        from fmnist.serving.engine import use_onnx_runtime
+
+        engine = use_onnx_runtime(predictor, path, trust)
     seconds = time.perf_counter() - started
-    return create_app(predictor, model_details(path, run), limits, cors_origins, seconds)
+    details = {**model_details(path, run), "engine": engine}
+    return create_app(predictor, details, limits, cors_origins, seconds)
 
 
 def app_from_environment() -> FastAPI:

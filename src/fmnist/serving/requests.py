@@ -46,6 +46,7 @@ class ServiceLimits:
     batching: bool = True  # share model calls between concurrent requests
     max_batch: int = 64  # images per model call
     max_wait_ms: float = 2.0  # how long a call waits for requests already on their way
+    engine: str = "auto"  # the model call: auto (ONNX Runtime where it agrees) | tensorflow
 
 
 class ClientError(Exception):
