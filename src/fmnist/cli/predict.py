@@ -12,6 +12,7 @@ import click
 from fmnist.cli.common import (
     data_dir_option,
     model_option,
+    output_option,
     trust_option,
     uses_tensorflow,
 )
@@ -39,10 +40,11 @@ from fmnist.errors import FmnistError
     is_flag=True,
     help="Print the answers as JSON Lines, one object a line as each is made (for big jobs).",
 )
-@click.option(
+@output_option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Save the 28x28 images the model saw and the prediction figures here.",
+    None,
+    "Save the 28x28 images the model saw and the prediction figures here.",
+    folder=True,
 )
 @click.option(
     "--explain",

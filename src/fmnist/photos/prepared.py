@@ -39,10 +39,6 @@ def photo_cache_dir() -> Path:
     return default_cache_dir() / "photos"
 
 
-def _prepare_one(path: str) -> np.ndarray:
-    return load_photo_steps(path).pixels
-
-
 WINDOW = 256  # photos in flight at once when streaming: what bounds the memory
 POOL_FROM = 8  # fewer photos than this are prepared in this process (a pool costs a second)
 
@@ -66,6 +62,7 @@ def stream_photo_steps(paths, workers: int | None = None, images: bool = False):
             yield path, _steps_or_error(path, images)
         return
     windows = [paths[start : start + WINDOW] for start in range(0, len(paths), WINDOW)]
+    # spawn: a fork of a process that has started TensorFlow's threads can hang
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
 
         def submit(window):  # pool.map submits the whole window at once
@@ -95,15 +92,11 @@ def prepare_photos(paths, cache_dir: Path | None = None, workers: int | None = N
             pixels[row] = np.load(cached)
         except (OSError, ValueError):  # absent, or damaged: prepared again
             missing.append(row)
-    workers = workers or os.cpu_count() or 1
-    if missing and workers > 1 and len(missing) >= POOL_FROM:
-        # spawn: a fork of a process that has started TensorFlow's threads can hang
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            prepared = list(pool.map(_prepare_one, [str(paths[r]) for r in missing], chunksize=16))
-    else:
-        prepared = [_prepare_one(str(paths[r])) for r in missing]
-    for row, image in zip(missing, prepared, strict=True):
-        pixels[row] = image
+    prepared = stream_photo_steps([paths[r] for r in missing], workers)
+    for row, (_, steps) in zip(missing, prepared, strict=True):
+        if isinstance(steps, PhotoError):
+            raise steps
+        pixels[row] = steps.pixels
         with atomic_path(cache_dir / f"{keys[row]}.npy") as temporary:
-            np.save(temporary, image)
+            np.save(temporary, steps.pixels)
     return pixels

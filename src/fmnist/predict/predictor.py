@@ -158,19 +158,16 @@ class Predictor:
         """Answers from probabilities already computed (the service's batcher makes them)."""
         trues = true_labels if true_labels is not None else [None] * len(probabilities)
         steps = steps if steps is not None else [None] * len(probabilities)
-        return [
-            Answer(
-                s,
-                self._top(p, k),
-                np.asarray(x).reshape(28, 28),
-                p,
-                None if t is None else int(t),
-                unsure=self.is_unsure(p) or is_blank(x),
-                steps=step,
-                blank=is_blank(x),
+        answers = []
+        for s, p, x, t, step in zip(sources, probabilities, images, trues, steps, strict=True):
+            blank = is_blank(x)  # nothing in it: "not sure", whatever the model says
+            true = None if t is None else int(t)
+            pixels = np.asarray(x).reshape(28, 28)
+            unsure = blank or self.is_unsure(p)
+            answers.append(
+                Answer(s, self._top(p, k), pixels, p, true, unsure=unsure, steps=step, blank=blank)
             )
-            for s, p, x, t, step in zip(sources, probabilities, images, trues, steps, strict=True)
-        ]
+        return answers
 
     def predict_files(self, paths, k: int = 3) -> list[Answer]:
         """Answers for image files, in order, each with its photo's steps and their images;
@@ -187,11 +184,13 @@ class Predictor:
         from fmnist.photos.prepared import stream_photo_steps
 
         waiting: list[tuple[str, PhotoSteps | PhotoError]] = []
+        readable = 0
         for item in stream_photo_steps(paths, workers, images):
             waiting.append(item)
-            if sum(isinstance(s, PhotoSteps) for _, s in waiting) >= batch:
+            readable += isinstance(item[1], PhotoSteps)
+            if readable >= batch:
                 yield from self._answer_waiting(waiting, k)
-                waiting = []
+                waiting, readable = [], 0
         yield from self._answer_waiting(waiting, k)
 
     def _answer_waiting(self, waiting, k: int):
