@@ -3,6 +3,7 @@ connections, each sending a photo (multipart PNG) to POST /v1/predict; batching 
 in the same run; with `wrk` (a C client) where it is installed, and the Python client.
 
     python bench/load_test.py --model runs/<run>            # starts the services itself
+    python bench/load_test.py --model runs/<run> --workers 2 --ray-serve --granian
     python bench/load_test.py --model runs/<run> --soak 10000
     python bench/load_test.py --url http://127.0.0.1:8000    # an already running one
 
@@ -276,6 +277,16 @@ def main() -> None:
         "(bench/ray_serve_peer.py: @serve.batch, one replica per worker), in the same run.",
     )
     parser.add_argument(
+        "--granian",
+        action="store_true",
+        help="Also the batching service on Granian (fmnist serve --server granian).",
+    )
+    parser.add_argument(
+        "--only-batching",
+        action="store_true",
+        help="Leave out the service with batching off.",
+    )
+    parser.add_argument(
         "--raw",
         action="store_true",
         help="Send the image itself as the body (Content-Type image/png or image/jpeg), "
@@ -301,7 +312,11 @@ def main() -> None:
         starts = {
             name: (lambda extra=extra: start_service(args.model, [*extra, *workers]))
             for name, extra in CONFIGURATIONS.items()
+            if not (args.only_batching and name == "batching off")
         }
+        if args.granian:
+            granian = ["--server", "granian", *workers]
+            starts["batching on, Granian"] = lambda: start_service(args.model, granian)
         if args.ray_serve:
             replicas = ["--ray", "--replicas", str(args.workers)]
             starts["fmnist on Ray Serve"] = lambda: start_service(args.model, replicas)

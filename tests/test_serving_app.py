@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -362,17 +363,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, model):
-    """`fmnist serve` as a real process on a free loopback port."""
-    folder = tmp_path_factory.mktemp("serve")
+def start_server(folder: Path, model, *flags: str):
+    """`fmnist serve` as a real process on a free loopback port, with two workers; yields
+    its URL and stops it afterwards."""
     # never this sure, untrained: every answer is "not sure", as the page must show
     path = save_model(model, folder / "model.keras", CLASS_NAMES, {"unsure_below": 0.999})
     port = free_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(
         [sys.executable, "-m", "fmnist", "serve", "--model", str(path), "--port", str(port)]
-        + ["--workers", "2"],
+        + ["--workers", "2", *flags],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -394,6 +394,17 @@ def server(tmp_path_factory, model):
     yield url
     process.terminate()
     process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, model):
+    yield from start_server(tmp_path_factory.mktemp("serve"), model)
+
+
+@pytest.fixture(scope="module")
+def granian_server(tmp_path_factory, model):
+    pytest.importorskip("granian", reason="Granian is the [serve-fast] extra")
+    yield from start_server(tmp_path_factory.mktemp("serve"), model, "--server", "granian")
 
 
 @pytest.mark.slow
@@ -505,28 +516,48 @@ def test_one_image_as_the_raw_body_answers_as_the_same_file_uploaded(client):
     assert from_raw["segmentation"] == from_form["segmentation"]
 
 
-@pytest.mark.slow
-def test_metrics_are_the_whole_services_across_workers(server):
+def scrape(url: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def check_metrics_add_up(url: str) -> None:
     """Two workers: every scrape, whichever worker takes it, counts every request."""
-
-    def scrape() -> dict[str, float]:
-        with urllib.request.urlopen(f"{server}/metrics", timeout=10) as reply:
-            text = reply.read().decode()
-        return {
-            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line and not line.startswith("#")
-        }
-
     key = 'fmnist_requests_total{path="/v1/model",status="200"}'
-    before = scrape().get(key, 0.0)
+    before = scrape(url).get(key, 0.0)
     for _ in range(20):  # a new connection each: both workers take some
-        with urllib.request.urlopen(f"{server}/v1/model", timeout=10) as reply:
+        with urllib.request.urlopen(f"{url}/v1/model", timeout=10) as reply:
             assert reply.status == 200
     for _ in range(4):
-        found = scrape()
+        found = scrape(url)
         assert found[key] - before == 20
         assert found["fmnist_workers"] == 2 and found["fmnist_ready"] == 1
+
+
+@pytest.mark.slow
+def test_metrics_are_the_whole_services_across_workers(server):
+    check_metrics_add_up(server)
+
+
+@pytest.mark.slow
+def test_the_service_on_granian_answers_and_adds_up_its_metrics(granian_server):
+    """Granian forks its workers from a process that imported prometheus_client before
+    the shared folder was named: the metrics must still add up."""
+    photo = png(28, 28)
+    request = urllib.request.Request(
+        f"{granian_server}/v1/predict", photo, {"content-type": "image/png"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        answer = json.loads(reply.read())
+        assert reply.headers["x-request-id"] == answer["request_id"]
+    assert answer["predictions"][0]["top_k"][0]["class"] in CLASS_NAMES
+    check_metrics_add_up(granian_server)
+    assert scrape(granian_server)['fmnist_requests_total{path="/v1/predict",status="200"}'] == 1
 
 
 def test_the_service_answers_through_onnx_runtime_as_tensorflow_does(tmp_path, monkeypatch):

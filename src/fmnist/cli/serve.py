@@ -24,6 +24,12 @@ from fmnist.cli.common import model_option, shown_option, trust_option, uses_ten
     help="Allow browser pages from this origin (repeatable); CORS is off by default.",
 )
 @shown_option("--workers", click.IntRange(min=1), 1, "Server processes, each with its own model.")
+@shown_option(
+    "--server",
+    click.Choice(["uvicorn", "granian"]),
+    "uvicorn",
+    "The HTTP server: uvicorn, or Granian (Rust HTTP; the [serve-fast] extra).",
+)
 @click.option(
     "--batching/--no-batching",
     default=True,
@@ -56,6 +62,7 @@ def serve_command(
     max_megapixels,
     cors_origins,
     workers,
+    server,
     batching,
     max_batch,
     max_wait_ms,
@@ -80,10 +87,12 @@ def serve_command(
     if not on_ray:
         if address or replicas != 1:
             raise click.UsageError("--address and --replicas go with --ray")
-        serve(model_path, host, port, trust_pickle, limits, cors_origins, workers)
+        serve(model_path, host, port, trust_pickle, limits, cors_origins, workers, server)
         return
-    if workers != 1:
-        raise click.UsageError("--workers is for the plain server; on Ray, use --replicas")
+    if workers != 1 or server != "uvicorn":
+        raise click.UsageError(
+            "--workers and --server are for the plain server; on Ray, use --replicas"
+        )
     from fmnist.serving.ray_serve import serve_on_ray
 
     serve_on_ray(

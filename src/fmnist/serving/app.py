@@ -36,10 +36,10 @@ from fmnist.run_folder import RunFolder, evaluation_of, resolve_model_path
 from fmnist.serving.batcher import RequestBatcher
 from fmnist.serving.docs import add_docs, predict_openapi
 from fmnist.serving.metrics import (
-    MULTIPROCESS_DIR,
     RequestObserver,
     ServiceMetrics,
     request_id_var,
+    share_across_processes,
 )
 from fmnist.serving.requests import (
     BodyLimit,
@@ -271,6 +271,9 @@ def app_from_environment() -> FastAPI:
     return load_app(settings["path"], settings["trust"], limits, tuple(settings["cors"]))
 
 
+SERVERS = ("uvicorn", "granian")  # the HTTP servers the service runs on
+
+
 def serve(
     path: Path,
     host: str = "127.0.0.1",
@@ -279,47 +282,51 @@ def serve(
     limits: ServiceLimits = DEFAULT_LIMITS,
     cors_origins=(),
     workers: int = 1,
+    server: str = "uvicorn",
 ) -> None:
     """Serve until interrupted; on Ctrl-C or SIGTERM, requests in flight are finished
     first (up to 10 s). With `workers` > 1, that many processes share the port, each with
-    its own model, batcher and metrics."""
+    its own model and batcher, and /metrics adds up all of them. `server`: uvicorn (with
+    httptools and uvloop), or Granian (`fmnist.serving.http.run_granian`), whose HTTP
+    layer is Rust."""
     import dataclasses
     import logging
     import os
     import shutil
     import tempfile
 
-    import uvicorn
-
-    from fmnist.serving.http import event_loop, json_error_protocol
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    options = dict(
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=False,  # RequestObserver logs each request, with its id
-        timeout_graceful_shutdown=10,
-        http=json_error_protocol(),
-        loop=event_loop(),
+    if workers == 1 and server == "uvicorn":
+        import uvicorn
+
+        from fmnist.serving.http import uvicorn_options
+
+        app = load_app(path, trust, limits, cors_origins)
+        uvicorn.run(app, **uvicorn_options(host, port))
+        return
+    resolve_model_path(path)  # a wrong path fails here, not in every worker
+    os.environ[SERVE_ENV] = json.dumps(
+        {
+            "path": str(path),
+            "trust": trust,
+            "limits": dataclasses.asdict(limits),
+            "cors": list(cors_origins),
+        }
     )
+    shared = tempfile.mkdtemp(prefix="fmnist-metrics-")  # the workers' merged metrics
     if workers > 1:
-        resolve_model_path(path)  # a wrong path fails here, not in every worker
-        shared = tempfile.mkdtemp(prefix="fmnist-metrics-")  # the workers' merged metrics
-        os.environ[MULTIPROCESS_DIR] = shared
-        os.environ[SERVE_ENV] = json.dumps(
-            {
-                "path": str(path),
-                "trust": trust,
-                "limits": dataclasses.asdict(limits),
-                "cors": list(cors_origins),
-            }
-        )
-        try:
-            uvicorn.run(
-                "fmnist.serving.app:app_from_environment", factory=True, workers=workers, **options
-            )
-        finally:
-            shutil.rmtree(shared, ignore_errors=True)
-    else:
-        uvicorn.run(load_app(path, trust, limits, cors_origins), **options)
+        share_across_processes(shared)
+    factory = "fmnist.serving.app:app_from_environment"
+    try:
+        if server == "granian":
+            from fmnist.serving.http import run_granian
+
+            run_granian(factory, host, port, workers)
+        else:
+            import uvicorn
+
+            from fmnist.serving.http import uvicorn_options
+
+            uvicorn.run(factory, factory=True, workers=workers, **uvicorn_options(host, port))
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

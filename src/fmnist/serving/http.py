@@ -1,6 +1,8 @@
-"""uvicorn's HTTP protocol, answering what it cannot parse with the service's JSON error.
+"""The HTTP servers under the service: uvicorn with a protocol that answers what it cannot
+parse with the service's JSON error, or Granian.
 
-    >>> uvicorn.run(app, http=json_error_protocol(), loop=event_loop())
+    >>> uvicorn.run(app, **uvicorn_options("127.0.0.1", 8000))
+    >>> run_granian("fmnist.serving.app:app_from_environment", "127.0.0.1", 8000, workers=2)
 
 A request uvicorn cannot parse (a malformed Content-Length, say) never reaches the app:
 uvicorn answers it with its own text/plain 400. These protocols send the JSON body every
@@ -15,6 +17,7 @@ import json
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from fmnist.errors import FmnistError
 from fmnist.serving.requests import error_body
 
 
@@ -57,3 +60,40 @@ def event_loop() -> str:
     except ImportError:
         return "asyncio"
     return "uvloop"
+
+
+def uvicorn_options(host: str, port: int) -> dict:
+    """How the service runs uvicorn: its own request log (RequestObserver logs each request
+    with its id), 10 s for requests in flight at shutdown, the fastest parser and loop."""
+    return dict(
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        http=json_error_protocol(),
+        loop=event_loop(),
+    )
+
+
+def run_granian(factory: str, host: str, port: int, workers: int) -> None:
+    """Serve the app that `factory` ("module:function") makes, in `workers` processes, on
+    Granian: its HTTP parsing, connections and socket work are Rust, outside Python's lock.
+    A request it cannot parse gets Granian's own plain 400, not the service's JSON one."""
+    try:
+        from granian import Granian
+    except ImportError:
+        raise FmnistError(
+            "--server granian needs Granian: pip install 'fmnist[serve-fast]'"
+        ) from None
+    Granian(
+        factory,
+        address=host,
+        port=port,
+        interface="asgi",
+        factory=True,
+        workers=workers,
+        loop="uvloop" if event_loop() == "uvloop" else "asyncio",
+        log_access=False,
+        workers_kill_timeout=10,
+    ).serve()

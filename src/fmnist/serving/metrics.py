@@ -41,6 +41,17 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # where workers keep the metrics 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
+def share_across_processes(directory: str) -> None:
+    """Metrics made from now on, in this process and the workers it starts, live in
+    `directory` for /metrics to add up. The variable alone reaches spawned workers, which
+    import prometheus_client afresh; forked ones (Granian's) inherit its choice of value
+    store, made when it was imported, so that choice is made again here."""
+    from prometheus_client import values
+
+    os.environ[MULTIPROCESS_DIR] = directory
+    values.ValueClass = values.get_value_class()
+
+
 class ServiceMetrics:
     """The service's Prometheus metrics, in a registry of its own."""
 
