@@ -4,6 +4,7 @@ rates, for a folder laid out like photos-dev (folder names as its README maps th
     python bench/photos.py --model runs/<run>                       # ../shared/photos-dev
     python bench/photos.py --model runs/<run> --photos DIR --threshold 0.6
     python bench/photos.py --model runs/<run> --no-segment          # Zalando's steps alone
+    python bench/photos.py --model runs/<run> --photos ../shared/photos-train --grabcut-size 80
 
 "shoes" counts any of Sandal, Sneaker, Ankle boot; hat, shorts and skirt are out of class
 (the folder's classes.toml, or --classes, says otherwise for other folders).
@@ -25,6 +26,7 @@ import numpy as np  # noqa: E402
 
 from common import write_result  # noqa: E402
 from fmnist.data.photo_sets import PhotoSetError, find_photo_set  # noqa: E402
+from fmnist.photos import segmentation  # noqa: E402
 from fmnist.photos.prepare import PLAIN, load_photo_steps  # noqa: E402
 from fmnist.photos.scoring import score_folders  # noqa: E402
 from fmnist.predict import Predictor  # noqa: E402
@@ -58,7 +60,17 @@ def main() -> None:
     parser.add_argument(
         "--classes", type=Path, help="The folders' class mapping (default: theirs, or ours)."
     )
+    parser.add_argument(
+        "--grabcut-size",
+        type=int,
+        default=segmentation.WORKING_SIZE,
+        help="GrabCut's working size, pixels of the long edge (to weigh its cost).",
+    )
+    parser.add_argument(
+        "--grabcut-iterations", type=int, default=segmentation.ITERATIONS, help="GrabCut's rounds."
+    )
     args = parser.parse_args()
+    segmentation.WORKING_SIZE, segmentation.ITERATIONS = args.grabcut_size, args.grabcut_iterations
     path, _ = resolve_model_path(args.model)
     predictor = Predictor.load(path)
     threshold = args.threshold if args.threshold is not None else predictor.unsure_below
@@ -105,6 +117,7 @@ def main() -> None:
             "model": str(path),
             "photos": str(args.photos),
             "segment": not args.no_segment,
+            "grabcut": {"size": args.grabcut_size, "iterations": args.grabcut_iterations},
             "segmentation_fallbacks": fallbacks,
             "plain_background": plain,
             "preprocess_ms": 1000 * seconds / count,

@@ -60,3 +60,65 @@ def test_as_model_input_accepts_both_layouts(shape):
 def test_as_model_input_refuses_other_shapes():
     with pytest.raises(FmnistError, match=r"images shaped \(2, 32, 32\)"):
         as_model_input(np.zeros((2, 32, 32)))
+
+
+def test_the_whitening_stem_decorrelates_the_patches_it_was_set_from():
+    """best_cnn's fixed stem, set from the images (`fit_to_data`), turns their 3 x 3
+    patches into uncorrelated unit-variance channels (airbench's whitening)."""
+    import keras
+
+    from fmnist.training.models import WHITEN_LAYER, fit_to_data
+
+    rng = np.random.default_rng(0)
+    noise = rng.random((300, 30, 30))  # smoothed: neighbouring pixels correlate strongly
+    images = 255 * (noise[:, 1:-1, 1:-1] + noise[:, :-2, 1:-1] + noise[:, 1:-1, :-2]) / 3
+    images = images.astype(np.uint8)
+    model = create_model("best_cnn")
+    stem = model.get_layer(WHITEN_LAYER)
+    assert not stem.trainable
+    fit_to_data(model, images)
+    probe = keras.Model(model.input, stem.output)
+    channels = np.asarray(probe(images[..., None].astype(np.float32)))[..., :9].reshape(-1, 9)
+    moments = channels.T @ channels / len(channels)  # what the whitening makes the identity
+    off_diagonal = moments - np.diag(np.diag(moments))
+    assert np.abs(off_diagonal).max() < 0.01
+    assert np.diag(moments).max() == pytest.approx(1, abs=0.01)
+    # the other nine filters are the negatives of the first nine
+    kernel = stem.kernel.numpy()
+    np.testing.assert_allclose(kernel[..., 9:], -kernel[..., :9])
+
+
+def test_models_without_a_whitening_stem_are_left_alone_by_fit_to_data():
+    from fmnist.training.models import fit_to_data
+
+    model = create_model("best_cnn", whiten=False)
+    before = [w.copy() for w in model.get_weights()]
+    fit_to_data(model, np.zeros((10, 28, 28), np.uint8))
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
+def test_dirac_initialisation_starts_each_convolution_as_the_identity():
+    import keras
+
+    model = create_model("best_cnn")
+    convs = [
+        layer for layer in model.layers
+        if isinstance(layer, keras.layers.Conv2D) and layer.trainable
+    ]  # fmt: skip
+    assert len(convs) == 6
+    for conv in convs:
+        kernel = conv.kernel.numpy()
+        inputs, outputs = kernel.shape[2:]
+        n = min(inputs, outputs)
+        expected = np.zeros((3, 3, inputs, n), np.float32)
+        expected[1, 1, np.arange(n), np.arange(n)] = 1
+        np.testing.assert_array_equal(kernel[..., :n], expected)
+        if n < outputs:
+            assert kernel[..., n:].std() > 0  # the rest keep their random start
+    plain = create_model("best_cnn", dirac=False)
+    first = next(c for c in plain.layers if isinstance(c, keras.layers.Conv2D) and c.trainable)
+    assert first.kernel.numpy()[1, 1, 0, 0] != 1
+
+
+def test_the_best_recipe_stays_under_a_million_parameters():
+    assert create_model("best_cnn").count_params() < 1_000_000

@@ -209,6 +209,44 @@ def test_flip_tta_averages_each_answer_with_its_mirror_image():
     np.testing.assert_allclose(Predictor(model).probabilities(images), plain, rtol=1e-4, atol=1e-6)
 
 
+def test_shift_tta_averages_ten_views_in_batches_of_any_size(tmp_path):
+    """Shift TTA: the image moved one pixel up, down, left and right (background filling
+    the edge) and all five mirrored, averaged; the same whatever the batch size; and a
+    saved model answers so by itself (its recipe's views travel in the file)."""
+    from conftest import built_model
+
+    from fmnist.artifacts import save_model
+
+    model = built_model("mlp")
+    images = np.random.default_rng(1).integers(1, 256, (7, 28, 28)).astype(np.float32)
+    up = np.zeros_like(images)
+    up[:, :-1] = images[:, 1:]  # moved up one pixel: the bottom row is background
+    views = [images, up]
+    for dy, dx in ((1, 0), (0, 1), (0, -1)):
+        moved = np.zeros_like(images)
+        moved[:, max(dy, 0) : 28 + min(dy, 0), max(dx, 0) : 28 + min(dx, 0)] = images[
+            :, max(-dy, 0) : 28 + min(-dy, 0), max(-dx, 0) : 28 + min(-dx, 0)
+        ]
+        views.append(moved)
+    views += [v[:, :, ::-1] for v in views]
+    expected = np.mean([model.predict(v[..., None], verbose=0) for v in views], axis=0)
+    predictor = Predictor(model, flip_tta=True, shift_tta=True)
+    for batch_size in (1, 3, 1024):
+        got = predictor.probabilities(images, batch_size=batch_size)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    path = save_model(model, tmp_path / "m.keras", None, {"flip_tta": True, "shift_tta": True})
+    loaded = Predictor.load(path)
+    assert loaded.shift_tta and loaded.flip_tta
+    np.testing.assert_allclose(loaded.probabilities(images), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_shift_tta_without_flip_tta_is_refused_in_a_config():
+    from fmnist.training.config import ConfigError, make_config
+
+    with pytest.raises(ConfigError, match="shift_tta: .* set tta too"):
+        make_config({"shift_tta": True, "tta": False})
+
+
 def test_the_grid_draws_a_not_sure_answer_in_amber():
     from matplotlib.colors import to_hex
 

@@ -300,3 +300,35 @@ def test_a_run_whose_loss_becomes_nan_is_recorded_as_diverged(tmp_path, tiny):
     assert all(np.isfinite(v).all() for v in history.values())  # the NaN epoch not recorded
     (rate,) = [f for f in diagnose(run_dir) if f["key"] == "learning_rate"]
     assert rate["verdict"] == "attention" and rate["answer"].startswith("Diverged")
+
+
+def test_ema_averages_the_weights_and_the_whitening_stem_is_set_from_the_split(tmp_path, tiny):
+    """best_cnn with EMA: the optimizer averages (momentum as asked, the weights replaced by
+    the average every epoch) and the stem is the split's whitening, untouched by training."""
+    from fmnist.artifacts import load_model
+    from fmnist.training.models import WHITEN_LAYER, fit_to_data
+    from fmnist.training.train import compile_model
+
+    cfg = config(tmp_path, model="best_cnn", ema=0.9, epochs=2, batch_size=32)
+    optimizer = compile_model(cfg, steps_per_epoch=5).optimizer
+    assert optimizer.use_ema and optimizer.ema_momentum == 0.9
+    assert optimizer.ema_overwrite_frequency == 5
+    run_dir = train(cfg, tiny)
+    expected = create_model("best_cnn")
+    fit_to_data(expected, make_splits(tiny, cfg).train_x)
+    kept = load_model(run_dir / "model.keras").get_layer(WHITEN_LAYER).kernel.numpy()
+    np.testing.assert_allclose(kept, expected.get_layer(WHITEN_LAYER).kernel.numpy(), atol=1e-6)
+    with pytest.raises(ConfigError, match="ema: must be below 1"):
+        config(tmp_path, ema=1.0)
+
+
+def test_a_run_with_shift_tta_answers_and_says_so(tmp_path, tiny):
+    from fmnist.artifacts import load_model_with_metadata
+    from fmnist.reports.runs import format_run_summary
+
+    run_dir = train(config(tmp_path, tta=True, shift_tta=True), tiny)
+    _, info = load_model_with_metadata(run_dir / "model.keras")
+    assert info["flip_tta"] and info["shift_tta"]
+    results = evaluate_run(run_dir, tiny)
+    assert results["test"].metrics["shift_tta"] and "accuracy_without_tta" in results["test"].metrics
+    assert "with flip and shift TTA (" in format_run_summary(run_dir)

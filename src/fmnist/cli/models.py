@@ -45,6 +45,7 @@ def evaluate_command(path, split, out, as_json, tta, update, trust_pickle, data_
     PATH is a run folder or a model file (.keras, .h5, .pkl). A run folder is evaluated
     with its own settings, and its recorded metrics stay as they are unless --update."""
     from fmnist.evaluation.evaluate import evaluate_path, format_evaluation
+    from fmnist.evaluation.findings import tta_name
 
     result, out_dir = evaluate_path(path, split, out, tta, trust_pickle, data_dir, update)
     if update and path.is_dir():
@@ -54,7 +55,7 @@ def evaluate_command(path, split, out, as_json, tta, update, trust_pickle, data_
     if as_json:
         click.echo(json.dumps(result.metrics, indent=2))
         return
-    used = "with flip TTA" if result.metrics["tta"] else "without TTA"
+    used = f"with {tta_name(result.metrics)}" if result.metrics["tta"] else "without TTA"
     if tta is None and path.is_dir():
         used += " (the run's setting)"
     click.echo(f"{path}, {split} split, {used}:\n")

@@ -16,7 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from fmnist.errors import FmnistError
-from fmnist.evaluation.findings import MARKS, QUESTIONS, REFERENCES, RULES, finding, pct
+from fmnist.evaluation.findings import (
+    MARKS,
+    QUESTIONS,
+    REFERENCES,
+    RULES,
+    finding,
+    pct,
+    tta_name,
+)
 from fmnist.evaluation.training_checks import (
     check_capacity,
     check_epochs,
@@ -66,7 +74,7 @@ def check_accuracy(test: dict, split: str) -> dict:
         return finding("accuracy", "unknown", "Not evaluated yet (fmnist evaluate).")
     accuracy = f"{pct(test['accuracy'])} on the {split} set"
     if test.get("tta"):
-        accuracy += f" with flip TTA ({pct(test['accuracy_without_tta'])} without)"
+        accuracy += f" with {tta_name(test)} ({pct(test['accuracy_without_tta'])} without)"
     weak = weak_classes(test)
     compared = "compared with " + ", ".join(
         f"{pct(value)} for {what}" for what, value in REFERENCES

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fmnist.evaluation.findings import tta_name
 from fmnist.plots import (
     confusion_matrix_figure,
     misclassified_gallery,
@@ -148,13 +149,18 @@ def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) 
     return metrics, confusion
 
 
-def evaluate_model(model, images, labels, class_names, tta: bool = False) -> Evaluation:
-    """Every metric of `model` on the images; with `tta`, of the flip-averaged answers, and
-    the plain accuracy beside them (`accuracy_without_tta`), so neither hides the other."""
-    plain, probabilities = answer_probabilities(forward_function(model), images, tta)
+def evaluate_model(
+    model, images, labels, class_names, tta: bool = False, shift_tta: bool = False
+) -> Evaluation:
+    """Every metric of `model` on the images; with `tta`, of the flip-averaged answers (and
+    with `shift_tta` over one-pixel shifts too), and the plain accuracy beside them
+    (`accuracy_without_tta`), so neither hides the other."""
+    forward = forward_function(model)
+    plain, probabilities = answer_probabilities(forward, images, tta, shift_tta=shift_tta)
     metrics, confusion = compute_metrics(probabilities, labels, class_names)
     metrics["tta"] = tta
-    if tta:
+    metrics["shift_tta"] = shift_tta
+    if tta or shift_tta:
         metrics["accuracy_without_tta"] = float(np.mean(plain.argmax(axis=1) == labels))
     return Evaluation(
         metrics,
@@ -245,7 +251,7 @@ def format_evaluation(metrics: dict) -> str:
     """A readable summary for the terminal."""
     accuracy = f"{metrics['accuracy']:.4f}"
     if metrics.get("tta"):
-        accuracy += f" (flip TTA; {metrics['accuracy_without_tta']:.4f} without)"
+        accuracy += f" ({tta_name(metrics)}; {metrics['accuracy_without_tta']:.4f} without)"
     lines = [
         f"images {metrics['images']}  loss {metrics['loss']:.4f}  accuracy {accuracy}  top-2 "
         f"{metrics['top2_accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}  ECE "
@@ -297,7 +303,9 @@ def evaluate_run(run_dir: Path | str, data=None, splits=("val", "test")) -> dict
         images, labels = evaluation_images(split, sets)
         if len(labels):
             names = info.get("class_names") or data.class_names
-            results[split] = evaluate_model(model, images, labels, names, config.tta)
+            results[split] = evaluate_model(
+                model, images, labels, names, config.tta, config.shift_tta
+            )
             write_evaluation(results[split], run.path, split)
     return results
 
@@ -319,10 +327,12 @@ def evaluate_path(path, split="test", out=None, tta=None, trust=False, data_dir=
     run = run if Path(path).is_dir() else None  # a model file is evaluated as a file
     config = make_config(run.read_config_values() if run else {})
     tta = config.tta if run and tta is None else bool(tta)
+    shift_tta = bool(run) and config.shift_tta and tta  # the run's own views, unless told plain
     model, info = load_model_with_metadata(model_path, trust=trust)
     data = load_dataset(data_dir=data_dir or config.data_dir)
     images, labels = evaluation_images(split, make_splits(data, config))
-    result = evaluate_model(model, images, labels, info.get("class_names") or CLASS_NAMES, tta)
+    names = info.get("class_names") or CLASS_NAMES
+    result = evaluate_model(model, images, labels, names, tta, shift_tta)
     if out is None:
         if run is None:
             out = model_path.with_name(f"{model_path.stem}-evaluation")

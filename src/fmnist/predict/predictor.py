@@ -111,7 +111,12 @@ class Predictor:
     """Loads a model once and answers for raw pixel arrays or image files."""
 
     def __init__(
-        self, model, class_names=None, unsure_below: float | None = None, flip_tta: bool = False
+        self,
+        model,
+        class_names=None,
+        unsure_below: float | None = None,
+        flip_tta: bool = False,
+        shift_tta: bool = False,
     ):
         from fmnist.data import CLASS_NAMES
 
@@ -123,6 +128,7 @@ class Predictor:
         # Average each answer with its mirror image's, as the run's test accuracy was
         # measured (recipes with flip augmentation): photos-dev top-1 55.9% against 53.4%.
         self.flip_tta = flip_tta
+        self.shift_tta = shift_tta  # and over one-pixel shifts, where the recipe does so
         # The model call, images (N, 28, 28, 1) float32 -> probabilities: TensorFlow's traced
         # graph; the service may put ONNX Runtime here (fmnist.serving.engine).
         self.forward = forward_function(model)
@@ -130,13 +136,13 @@ class Predictor:
     @classmethod
     def load(cls, path: Path | str, trust: bool = False) -> Predictor:
         model, info = load_model_with_metadata(path, trust=trust)
-        return cls(
-            model, info.get("class_names"), info.get("unsure_below"), info.get("flip_tta", False)
-        )
+        views = {k: info.get(k, False) for k in ("flip_tta", "shift_tta")}
+        return cls(model, info.get("class_names"), info.get("unsure_below"), **views)
 
     def probabilities(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """(N, 10) class probabilities for raw pixels (N, 28, 28[, 1]) or one image."""
-        return answer_probabilities(self.forward, images, self.flip_tta, batch_size)[1]
+        views = dict(flip_tta=self.flip_tta, shift_tta=self.shift_tta)
+        return answer_probabilities(self.forward, images, batch_size=batch_size, **views)[1]
 
     def top_k(self, images: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
         return [self._top(p, k) for p in self.probabilities(images)]

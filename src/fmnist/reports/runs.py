@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from fmnist.errors import FmnistError
 from fmnist.evaluation.diagnosis import MARKS, diagnose, plain_cross_entropy
+from fmnist.evaluation.findings import tta_name
 from fmnist.plots import TRAIN_COLOR, VAL_COLOR, new_figure
 from fmnist.run_folder import RunFolder, evaluation_of, list_runs
 from fmnist.terminal import render_table
@@ -56,10 +57,10 @@ def format_run_summary(run_dir: Path | str) -> str:
     test, val = evaluation_of(m, "test"), evaluation_of(m, "val")
     accuracy = f"{test['accuracy']:.4f}" if test else "not evaluated"
     if test.get("tta"):
-        accuracy += f" with flip TTA ({test['accuracy_without_tta']:.4f} without)"
+        accuracy += f" with {tta_name(test)} ({test['accuracy_without_tta']:.4f} without)"
     validation = f"{val['accuracy']:.4f}" if val else "-"
     if val.get("tta"):  # the epoch lines show it without: say both, so they match
-        validation += f" with flip TTA, {val['accuracy_without_tta']:.4f} without"
+        validation += f" with {tta_name(val)}, {val['accuracy_without_tta']:.4f} without"
     return (
         f"\n{m['model']}: test accuracy {accuracy}  (validation {validation}; best epoch "
         f"{m['best_epoch']} of {m['epochs_run']}, stopped by {m['stopped_by']}, "

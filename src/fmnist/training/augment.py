@@ -23,6 +23,16 @@ def random_shift(images: np.ndarray, rng: np.random.Generator, pixels: int) -> n
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
+def shift_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Images (N, H, W[, C]) moved by (dy, dx) pixels, the edge filled with background (0)."""
+    out = np.zeros_like(images)
+    height, width = images.shape[1:3]
+    out[:, max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = images[
+        :, max(-dy, 0) : height + min(-dy, 0), max(-dx, 0) : width + min(-dx, 0)
+    ]
+    return out
+
+
 def random_flip(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Mirror a random half of the images left to right (clothes are mostly symmetric)."""
     flip = rng.random(len(images)) < 0.5

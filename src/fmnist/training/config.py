@@ -40,6 +40,7 @@ class TrainConfig:
     learning_rate: float = 1e-3  # Adam's default; the peak rate under a schedule
     optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9, Nesterov)
     weight_decay: float = 0.0  # adamw and sgd only
+    ema: float = 0.0  # > 0: the weights become their moving average (this momentum) each epoch
     schedule: str = "constant"  # constant | cosine (with warm-up) | onecycle
     warmup_epochs: float = 1.0  # cosine: linear warm-up length (onecycle warms up 30%)
     loss: str = "sparse"  # sparse: integer labels; categorical: one-hot labels
@@ -54,7 +55,8 @@ class TrainConfig:
     validate_on_test: bool = False  # validate on the test set, as two tutorials do
     patience: int = 5  # early stopping on validation accuracy; 0 = off
     gap_threshold: float = 0.01  # stop when val accuracy trails train by more; 0 = off
-    tta: bool = False  # flip test-time augmentation in the final metrics
+    tta: bool = False  # flip test-time augmentation: answers averaged with the mirror image's
+    shift_tta: bool = False  # and with the image moved one pixel each way (5 or 10 views)
     precision: str = "auto"  # auto (bfloat16 on CPUs with AMX) | float32 | bfloat16
     seed: int = 0  # seeds Python, NumPy, TensorFlow, the split and the augmentation
     tensorboard: bool = False  # also write TensorBoard logs into the run folder
@@ -73,6 +75,7 @@ BOUNDS = {
     "batch_size": dict(ge=1, le=60_000),  # at most the whole training set
     "learning_rate": dict(gt=0, le=10),
     "weight_decay": dict(ge=0, le=1),
+    "ema": dict(ge=0, lt=1),
     "warmup_epochs": dict(ge=0),
     "label_smoothing": dict(ge=0, lt=1),
     "shift": dict(ge=0, le=14),  # half the image
@@ -131,6 +134,8 @@ def make_config(values: dict) -> TrainConfig:
         raise ConfigError(describe_validation_error(error.errors())) from None
     config = TrainConfig(**dict(checked))
     _check_name(config)
+    if config.shift_tta and not config.tta:
+        raise ConfigError("shift_tta: averages shifted views with the flipped ones; set tta too")
     return config
 
 

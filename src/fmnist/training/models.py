@@ -95,28 +95,46 @@ def forward_function(model) -> Callable:
     return vars(model)["_fmnist_forward"]
 
 
-def answer_probabilities(forward: Callable, images, flip_tta: bool = False, batch_size=1024):
+SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # the one-pixel moves of shift TTA
+
+
+def answer_views(batch: np.ndarray, flip_tta: bool, shift_tta: bool) -> list[np.ndarray]:
+    """The views of a batch (N, 28, 28, 1) that an answer averages: the images, with
+    `shift_tta` moved by one pixel each way (`SHIFTS`), with `flip_tta` all of those mirrored."""
+    from fmnist.training.augment import shift_images
+
+    views = [batch] + [shift_images(batch, dy, dx) for dy, dx in SHIFTS if shift_tta]
+    return views + [view[:, :, ::-1] for view in views] if flip_tta else views
+
+
+def answer_probabilities(
+    forward: Callable, images, flip_tta: bool = False, batch_size=1024, shift_tta: bool = False
+):
     """The one path from raw pixels to answers: the images shaped for the model
-    (`as_model_input`), in batches through `forward` (`forward_function(model)`), and with
-    `flip_tta` each answer averaged with its mirror image's (both in one call). Returns
-    (plain, answered) probabilities, (N, 10) each: the same array twice without flip_tta."""
+    (`as_model_input`), in batches through `forward` (`forward_function(model)`), each
+    answer averaged over its views (`answer_views`: with `flip_tta` its mirror image, with
+    `shift_tta` one-pixel shifts; all of an image's views in one call). Returns (plain,
+    answered) probabilities, (N, 10) each: the same array twice without either."""
     import numpy as np
 
     x = as_model_input(images)
+    count = 1 + flip_tta + (len(SHIFTS) * (1 + flip_tta) if shift_tta else 0)
+    step = max(1, batch_size // count)
     plain, answered = [], []
-    for start in range(0, len(x), batch_size):
-        batch = x[start : start + batch_size]
-        if flip_tta:
-            both = forward(np.concatenate([batch, batch[:, :, ::-1]]))
-            plain.append(both[: len(batch)])
-            answered.append((both[: len(batch)] + both[len(batch) :]) / 2)
-        else:
+    for start in range(0, len(x), step):
+        batch = x[start : start + step]
+        if count == 1:
             plain.append(forward(batch))
+            continue
+        views = forward(np.concatenate(answer_views(batch, flip_tta, shift_tta)))
+        views = views.reshape(count, len(batch), -1)
+        plain.append(views[0])
+        answered.append(views.mean(axis=0))
     if not plain:
         empty = np.zeros((0, NUM_CLASSES), np.float32)
         return empty, empty
     plain = np.concatenate(plain)
-    return plain, np.concatenate(answered) if flip_tta else plain
+    return plain, np.concatenate(answered) if count > 1 else plain
 
 
 def predict_probabilities(model, images: np.ndarray, batch_size: int = 512, tta: bool = False):
@@ -373,6 +391,98 @@ def resnet(width: int = 32, dropout: float = 0.2):
     x = _residual(x, 4 * width, stride=2)
     x = layers.Dropout(dropout)(layers.GlobalAveragePooling2D()(x))
     return _finish(pixels, x, "resnet")
+
+
+WHITEN_LAYER = "whiten"  # the first convolution of `best_cnn`, set from the data (`fit_to_data`)
+
+
+def _make_dirac(conv) -> None:
+    """airbench's dirac initialisation: the first `in` filters of a convolution become
+    the identity, so that at the start each passes its input on and a deep stack trains
+    from the first step as a shallow one would; the other filters keep their random start."""
+    import numpy as np
+
+    kernel = conv.kernel.numpy()
+    size, _, inputs, outputs = kernel.shape
+    identity = min(inputs, outputs)
+    kernel[:, :, :, :identity] = 0
+    kernel[size // 2, size // 2, np.arange(identity), np.arange(identity)] = 1
+    conv.kernel.assign(kernel)
+
+
+def _air_block(x, filters: int, residual: bool):
+    """airbench's block: a convolution, a 2x2 max-pool, batch norm, ReLU, a second
+    convolution, batch norm, ReLU (the second one around a shortcut when `residual`).
+    Pooling right after the first convolution runs the second at a quarter of the
+    positions: most of a block's width for a third of its cost."""
+    from keras import layers
+
+    conv = dict(padding="same", use_bias=False, kernel_initializer="he_normal")
+    x = layers.Conv2D(filters, 3, **conv)(x)
+    x = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(layers.MaxPooling2D()(x)))
+    y = layers.BatchNormalization(momentum=0.9)(layers.Conv2D(filters, 3, **conv)(x))
+    return layers.ReLU()(layers.Add()([x, y]) if residual else y)
+
+
+@register_model(
+    "whitened CNN (3 airbench blocks: 48, 96, 192 filters), shift+flip+erasing, flip+shift TTA: "
+    "the best recipe",
+    epochs=24,
+    batch_size=128,
+    learning_rate=4e-3,
+    shift_tta=True,
+    **_HEAVY_RECIPE,
+)
+def best_cnn(
+    widths: tuple = (48, 96, 192),
+    whiten: bool = True,
+    dirac: bool = True,
+    residual: bool = False,
+    dropout: float = 0.0,
+):
+    """The best recipe's network (docs/benchmarks.md, "What each ingredient buys"): a
+    3 x 3 stem of 18 filters, three `_air_block`s (28 -> 14 -> 7 -> 3 pixels), global max
+    pooling. With `whiten` the stem is fixed, not learned: set from the training images'
+    3 x 3 patches (`fit_to_data`), it hands the blocks decorrelated inputs."""
+    from keras import layers
+
+    pixels, x = _inputs(standardize=True)
+    x = layers.Conv2D(18, 3, padding="same", name=WHITEN_LAYER if whiten else "stem",
+                      trainable=not whiten)(x)  # fmt: skip
+    for filters in widths:
+        x = _air_block(x, filters, residual)
+    x = layers.GlobalMaxPooling2D()(x)
+    x = layers.Dropout(dropout)(x) if dropout else x
+    model = _finish(pixels, x, "best_cnn")
+    for layer in model.layers if dirac else ():
+        if isinstance(layer, layers.Conv2D) and layer.trainable and layer.name != "stem":
+            _make_dirac(layer)
+    return model
+
+
+def fit_to_data(model, images: np.ndarray, eps: float = 5e-4, sample: int = 10_000) -> None:
+    """Set what a model takes from its training images before training: the whitening stem
+    (`WHITEN_LAYER`), where it has one, to the eigenvectors of the 3 x 3 patch covariance
+    scaled by 1/sqrt(eigenvalue), each with its negative (airbench's whitening
+    initialisation). Models without one are left as they are."""
+    import numpy as np
+
+    names = [layer.name for layer in model.layers]
+    if WHITEN_LAYER not in names:
+        return
+    from fmnist.data.dataset import PIXEL_MEAN, PIXEL_STD
+
+    x = (np.asarray(images[:sample], np.float32) / 255 - PIXEL_MEAN) / PIXEL_STD
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+    patches = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))
+    patches = patches.reshape(-1, 9).astype(np.float64)
+    covariance = patches.T @ patches / len(patches)
+    values, vectors = np.linalg.eigh(covariance)
+    filters = (vectors / np.sqrt(values + eps)).T.reshape(9, 3, 3)  # one filter per row
+    kernel = np.concatenate([filters, -filters]).transpose(1, 2, 0)[:, :, None, :]
+    layer = model.get_layer(WHITEN_LAYER)
+    layer.kernel.assign(kernel.astype(np.float32))
+    layer.bias.assign(np.zeros(18, np.float32))
 
 
 def describe_models() -> list[dict]:

@@ -139,7 +139,8 @@ def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=p
     splits = make_splits(data, config)
     model, info = load_model_with_metadata(run.model_path)
     held_folders = [folders[i] for i in held]
-    _, held_probabilities = answer_probabilities(forward_function(model), pixels[held], config.tta)
+    views = dict(flip_tta=config.tta, shift_tta=config.shift_tta)  # as the model answers
+    _, held_probabilities = answer_probabilities(forward_function(model), pixels[held], **views)
     before = score(held_probabilities, held_folders, photo_set.folders)
     keras.utils.set_random_seed(settings.seed)
     steps = settings.epochs * int(
@@ -153,11 +154,11 @@ def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=p
         )
         model.fit(x, y, batch_size=settings.batch_size, epochs=1, shuffle=False, verbose=0)
     forward = forward_function(model)
-    _, held_probabilities = answer_probabilities(forward, pixels[held], config.tta)
+    _, held_probabilities = answer_probabilities(forward, pixels[held], **views)
     in_class = targets[held].sum(axis=1) > 0
     threshold = photo_threshold(held_probabilities, in_class, settings.in_class_flagged)
     after = score(held_probabilities, held_folders, photo_set.folders, threshold)
-    _, val = answer_probabilities(forward, splits.val_x, config.tta)
+    _, val = answer_probabilities(forward, splits.val_x, **views)
     learned = {
         "photos": str(photo_set.root),
         "classes": photo_set.mapping_source,

@@ -37,6 +37,7 @@ from fmnist.training.config import TrainConfig, make_config
 from fmnist.training.models import (
     answer_probabilities,
     create_model,
+    fit_to_data,
     forward_function,
     layer_table,
 )
@@ -160,11 +161,15 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int):
 def compile_model(config: TrainConfig, steps_per_epoch: int):
     model = create_model(config.model, **config.model_args)
     rate = learning_rate(config, steps_per_epoch)
+    # An exponential moving average of the weights replaces them at the end of every epoch
+    # (a lookahead step): each epoch is validated and kept with the averaged weights.
+    ema = dict(use_ema=True, ema_momentum=config.ema, ema_overwrite_frequency=steps_per_epoch)
+    ema = ema if config.ema else {}
     optimizer = {
-        "adam": lambda: keras.optimizers.Adam(rate),
-        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=config.weight_decay),
+        "adam": lambda: keras.optimizers.Adam(rate, **ema),
+        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=config.weight_decay, **ema),
         "sgd": lambda: keras.optimizers.SGD(
-            rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None
+            rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None, **ema
         ),
     }[config.optimizer]()
     if config.loss == "categorical" or config.label_smoothing > 0:
@@ -252,6 +257,7 @@ def fit(run: RunFolder, config, dataset, state: RunState, history, model, extra_
         state.precision = compute_precision(config)
         with dtype_policy(state.precision):
             model = compile_model(config, len(batches))
+        fit_to_data(model, splits.train_x)
     else:  # resumed: the checkpoint's layers carry the precision it trains in
         state.precision = precision_of(model)
     has_val = len(splits.val_y) > 0
@@ -323,16 +329,18 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
     curves, mark the run finished."""
     model, info = load_model_with_metadata(run.model_path)
     model = float32_copy(model, config)
-    unsure = unsure_metadata(model, splits, config.tta)
+    unsure = unsure_metadata(model, splits, config.tta, config.shift_tta)
     # Re-saved uncompiled: the optimizer's state (twice the weights' size) only serves resume,
     # which has its own checkpoint.
-    answers = {"flip_tta": config.tta, **unsure}  # how the model's answers are made
+    # how the model's answers are made
+    answers = {"flip_tta": config.tta, "shift_tta": config.shift_tta, **unsure}
     save_model(model, run.model_path, info.get("class_names"), answers)
     metrics = {
         "model": config.model,
         "params": model.count_params(),
         "layers": layer_table(model),
         "tta": config.tta,
+        "shift_tta": config.shift_tta,
         "trained_in": state.precision,
         **unsure,
     }
@@ -361,13 +369,14 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
     return metrics
 
 
-def unsure_metadata(model, splits: Splits, flip_tta: bool) -> dict:
+def unsure_metadata(model, splits: Splits, flip_tta: bool, shift_tta: bool = False) -> dict:
     """The "not sure" threshold (fmnist.photos.unsure) from the validation split's answers, made
     as every answer is (`answer_probabilities`), and the share of them under it; nothing without a
     validation split."""
     if len(splits.val_y) == 0:
         return {}
-    _, probabilities = answer_probabilities(forward_function(model), splits.val_x, flip_tta)
+    forward = forward_function(model)
+    _, probabilities = answer_probabilities(forward, splits.val_x, flip_tta, shift_tta=shift_tta)
     threshold = unsure_threshold(probabilities, splits.val_y)
     return {
         "unsure_below": round(threshold, 6),
