@@ -53,6 +53,16 @@ def photo_bytes() -> bytes:
     return buffer.getvalue()
 
 
+def small_png() -> bytes:
+    """A 28 x 28 grayscale PNG in Fashion-MNIST's own form: a light shirt on black."""
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[5:25, 9:19] = 170
+    pixels[5:11, 3:25] = 150  # sleeves
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "L").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def multipart(data: bytes, name: str = "photo.png", content_type: str = "image/png") -> bytes:
     return (
         (
@@ -122,10 +132,22 @@ def free_port() -> int:
 
 
 def start_service(model: str, extra=()) -> tuple[subprocess.Popen, str]:
-    """`fmnist serve` (or, with --ray in `extra`, fmnist's app on Ray Serve) on a free port."""
-    port = free_port()
-    command = [sys.executable, "-m", "fmnist", "serve", "--model", model, "--port", str(port)]
-    return start_process([*command, *extra], f"http://127.0.0.1:{port}", "/readyz")
+    """`fmnist serve` (or, with --ray in `extra`, fmnist's app on Ray Serve) on a free port:
+    a port free when chosen can be taken before the service binds it (Ray starts listeners
+    of its own on random ports), so a start that fails is tried on two more."""
+    for attempt in range(3):
+        port = free_port()
+        command = [sys.executable, "-m", "fmnist", "serve", "--model", model, "--port", str(port)]
+        try:
+            return start_process([*command, *extra], f"http://127.0.0.1:{port}", "/readyz")
+        except NotReady:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class NotReady(SystemExit):
+    """A service that exited, or answered something other than HTTP, before it was ready."""
 
 
 def start_peer(model: str, replicas: int) -> tuple[subprocess.Popen, str]:
@@ -149,9 +171,12 @@ def start_process(command: list[str], url: str, ready: str) -> tuple[subprocess.
         try:
             with urllib.request.urlopen(url + ready, timeout=2):
                 return process, url
+        except http.client.HTTPException:  # not HTTP: another program has the port
+            stop(process)
+            raise NotReady(f"{url}: something other than the service answers there") from None
         except OSError:
             if process.poll() is not None:
-                raise SystemExit(f"{command[1]} exited before it was ready") from None
+                raise NotReady(f"{command[1]} exited before it was ready") from None
             time.sleep(0.5)
     stop(process)
     raise SystemExit(f"{command[1]} was not ready within 180 s")
@@ -271,6 +296,11 @@ def main() -> None:
         "--photo", type=Path, help="Send this JPEG or PNG instead of the plain-ground PNG."
     )
     parser.add_argument(
+        "--small",
+        action="store_true",
+        help="Send a 28 x 28 grayscale PNG (Fashion-MNIST's own form) instead.",
+    )
+    parser.add_argument(
         "--ray-serve",
         action="store_true",
         help="Also fmnist's app on Ray Serve (--replicas = --workers) and the Ray Serve peer "
@@ -297,7 +327,7 @@ def main() -> None:
         parser.error("give --model (to start the services) or --url")
     if args.raw and args.ray_serve:
         parser.error("--raw measures fmnist's raw-body route; the Ray Serve peer takes multipart")
-    kind, photo = "image/png", photo_bytes()
+    kind, photo = "image/png", small_png() if args.small else photo_bytes()
     if args.photo:
         kind = "image/jpeg" if args.photo.suffix.lower() in (".jpg", ".jpeg") else "image/png"
         photo = args.photo.read_bytes()
@@ -341,7 +371,8 @@ def main() -> None:
     write_result(
         "load_test",
         {
-            "payload": f"{args.photo or '240x300 PNG photo'}, {'raw' if args.raw else 'multipart'}",
+            "payload": f"{args.photo or ('28x28 PNG' if args.small else '240x300 PNG photo')}, "
+            + ("raw" if args.raw else "multipart"),
             "workers": args.workers,
             **results,
         },

@@ -27,12 +27,16 @@ from fmnist.data.download import default_cache_dir
 from fmnist.photos.prepare import PhotoError, PhotoSteps, load_photo_steps
 from fmnist.run_folder import atomic_path
 
-PREPARATION_VERSION = 1  # part of every cache key
+PREPARATION_VERSION = 1  # part of every cache key, with GrabCut's settings
 
 
 def cache_key(path: Path) -> str:
+    """The photo's content and how it is prepared: a change to either is a new entry."""
+    from fmnist.photos import segmentation
+
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
-    return f"v{PREPARATION_VERSION}-{digest}"
+    grabcut = f"g{segmentation.WORKING_SIZE}x{segmentation.ITERATIONS}"
+    return f"v{PREPARATION_VERSION}-{grabcut}-{digest}"
 
 
 def photo_cache_dir() -> Path:
