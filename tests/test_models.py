@@ -67,7 +67,7 @@ def test_the_whitening_stem_decorrelates_the_patches_it_was_set_from():
     patches into uncorrelated unit-variance channels (airbench's whitening)."""
     import keras
 
-    from fmnist.training.models import WHITEN_LAYER, fit_to_data
+    from fmnist.training.airbench import WHITEN_LAYER, fit_to_data
 
     rng = np.random.default_rng(0)
     noise = rng.random((300, 30, 30))  # smoothed: neighbouring pixels correlate strongly
@@ -89,7 +89,7 @@ def test_the_whitening_stem_decorrelates_the_patches_it_was_set_from():
 
 
 def test_models_without_a_whitening_stem_are_left_alone_by_fit_to_data():
-    from fmnist.training.models import fit_to_data
+    from fmnist.training.airbench import fit_to_data
 
     model = create_model("best_cnn", whiten=False)
     before = [w.copy() for w in model.get_weights()]

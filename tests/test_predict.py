@@ -214,7 +214,6 @@ def test_shift_tta_averages_ten_views_in_batches_of_any_size(tmp_path):
     the edge) and all five mirrored, averaged; the same whatever the batch size; and a
     saved model answers so by itself (its recipe's views travel in the file)."""
     from conftest import built_model
-
     from fmnist.artifacts import save_model
 
     model = built_model("mlp")

@@ -345,7 +345,7 @@ def test_the_first_screen_says_compared_with_what_and_what_next(pipeline_run):
     page = build_report(run_dir)
     diagnosis = page[page.index('id="diagnosis"') : page.index('id="metrics"')]
     assert "compared with 88.9% for the tutorial CNN" in diagnosis
-    assert "94.8% for the best recipe, <code>fmnist train --model vgg</code>" in diagnosis
+    assert "95.0% for the best recipe, <code>fmnist train --model best_cnn</code>" in diagnosis
     assert (
         "<h3>Next</h3>" in diagnosis and f"<code>fmnist serve --model {run_dir}</code>" in diagnosis
     )

@@ -306,7 +306,7 @@ def test_ema_averages_the_weights_and_the_whitening_stem_is_set_from_the_split(t
     """best_cnn with EMA: the optimizer averages (momentum as asked, the weights replaced by
     the average every epoch) and the stem is the split's whitening, untouched by training."""
     from fmnist.artifacts import load_model
-    from fmnist.training.models import WHITEN_LAYER, fit_to_data
+    from fmnist.training.airbench import WHITEN_LAYER, fit_to_data
     from fmnist.training.train import compile_model
 
     cfg = config(tmp_path, model="best_cnn", ema=0.9, epochs=2, batch_size=32)
@@ -330,5 +330,7 @@ def test_a_run_with_shift_tta_answers_and_says_so(tmp_path, tiny):
     _, info = load_model_with_metadata(run_dir / "model.keras")
     assert info["flip_tta"] and info["shift_tta"]
     results = evaluate_run(run_dir, tiny)
-    assert results["test"].metrics["shift_tta"] and "accuracy_without_tta" in results["test"].metrics
+    assert (
+        results["test"].metrics["shift_tta"] and "accuracy_without_tta" in results["test"].metrics
+    )
     assert "with flip and shift TTA (" in format_run_summary(run_dir)

@@ -6,6 +6,7 @@ batch with integer indexing and cost about a millisecond per batch of 128.
 
     >>> rng = np.random.default_rng(0)
     >>> batch = augment(images, rng, shift=2, flip=True, erasing=0.5)
+    >>> views = answer_views(batch, flip_tta=True, shift_tta=True)   # test-time: 10 views
 """
 
 from __future__ import annotations
@@ -76,3 +77,13 @@ def augment(
     if erasing:
         images = random_erasing(images, rng, erasing)
     return images
+
+
+SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # the one-pixel moves of shift TTA
+
+
+def answer_views(batch: np.ndarray, flip_tta: bool, shift_tta: bool) -> list[np.ndarray]:
+    """The views of a batch (N, 28, 28, 1) that an answer averages: the images, with
+    `shift_tta` moved by one pixel each way (`SHIFTS`), with `flip_tta` all of those mirrored."""
+    views = [batch] + [shift_images(batch, dy, dx) for dy, dx in SHIFTS if shift_tta]
+    return views + [view[:, :, ::-1] for view in views] if flip_tta else views

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fmnist.errors import FmnistError
+from fmnist.training.airbench import best_cnn
+from fmnist.training.layers import INPUT_SHAPE, NUM_CLASSES, classifier, model_input
 
 if TYPE_CHECKING:  # NumPy is imported where it is used: the CLI imports this module at start
     import numpy as np
-
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
 
 
 @dataclass(frozen=True)
@@ -95,18 +94,6 @@ def forward_function(model) -> Callable:
     return vars(model)["_fmnist_forward"]
 
 
-SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # the one-pixel moves of shift TTA
-
-
-def answer_views(batch: np.ndarray, flip_tta: bool, shift_tta: bool) -> list[np.ndarray]:
-    """The views of a batch (N, 28, 28, 1) that an answer averages: the images, with
-    `shift_tta` moved by one pixel each way (`SHIFTS`), with `flip_tta` all of those mirrored."""
-    from fmnist.training.augment import shift_images
-
-    views = [batch] + [shift_images(batch, dy, dx) for dy, dx in SHIFTS if shift_tta]
-    return views + [view[:, :, ::-1] for view in views] if flip_tta else views
-
-
 def answer_probabilities(
     forward: Callable, images, flip_tta: bool = False, batch_size=1024, shift_tta: bool = False
 ):
@@ -116,6 +103,8 @@ def answer_probabilities(
     `shift_tta` one-pixel shifts; all of an image's views in one call). Returns (plain,
     answered) probabilities, (N, 10) each: the same array twice without either."""
     import numpy as np
+
+    from fmnist.training.augment import SHIFTS, answer_views
 
     x = as_model_input(images)
     count = 1 + flip_tta + (len(SHIFTS) * (1 + flip_tta) if shift_tta else 0)
@@ -156,59 +145,30 @@ def layer_table(model) -> list[dict]:
     ]
 
 
-def _inputs(standardize: bool = False):
-    """The raw-pixel input and its scaling layer: /255, or to zero mean and unit variance."""
-    import keras
-    from keras import layers
-
-    pixels = keras.Input(shape=INPUT_SHAPE, name="pixels")
-    if standardize:
-        # by the training set's pixel statistics, on the 0-255 scale the input arrives in
-        from fmnist.data.dataset import PIXEL_MEAN, PIXEL_STD
-
-        mean_255, std_255 = 255 * PIXEL_MEAN, 255 * PIXEL_STD
-        scaled = layers.Rescaling(1 / std_255, offset=-mean_255 / std_255, name="standardize")
-    else:
-        scaled = layers.Rescaling(1 / 255, name="scale")
-    return pixels, scaled(pixels)
-
-
-def _finish(pixels, x, name: str):
-    """Add the softmax classifier and wrap the graph as a named model."""
-    import keras
-    from keras import layers
-
-    # float32 whatever the compute policy: a softmax in bfloat16 loses the small probabilities
-    probabilities = layers.Dense(
-        NUM_CLASSES, activation="softmax", dtype="float32", name="probabilities"
-    )(x)
-    return keras.Model(pixels, probabilities, name=name)
-
-
 @register_model("Flatten, Dense 128 relu, Dense 10: the first tutorial model", epochs=10)
 def mlp(units: int = 128):
     from keras import layers
 
-    pixels, x = _inputs()
+    pixels, x = model_input()
     x = layers.Dense(units, activation="relu")(layers.Flatten()(x))
-    return _finish(pixels, x, "mlp")
+    return classifier(pixels, x, "mlp")
 
 
 @register_model("Flatten, Dense 128, Dense 64, Dense 10: the two-hidden-layer MLP", epochs=10)
 def mlp2(units: tuple = (128, 64)):
     from keras import layers
 
-    pixels, x = _inputs()
+    pixels, x = model_input()
     x = layers.Flatten()(x)
     for width in units:
         x = layers.Dense(width, activation="relu")(x)
-    return _finish(pixels, x, "mlp2")
+    return classifier(pixels, x, "mlp2")
 
 
 def _tutorial_cnn(name: str, dropout: float):
     from keras import layers
 
-    pixels, x = _inputs()
+    pixels, x = model_input()
     for filters, pool in ((32, True), (64, True), (64, False)):
         x = layers.Conv2D(filters, 3, activation="relu")(x)
         if pool:
@@ -216,7 +176,7 @@ def _tutorial_cnn(name: str, dropout: float):
             x = layers.Dropout(dropout)(x) if dropout else x
     x = layers.Dense(128, activation="relu")(layers.Flatten()(x))
     x = layers.Dropout(2 * dropout)(x) if dropout else x
-    return _finish(pixels, x, name)
+    return classifier(pixels, x, name)
 
 
 @register_model("Conv 32, pool, Conv 64, pool, Conv 64, Dense 128: the tutorial CNN", epochs=10)
@@ -279,10 +239,10 @@ _HEAVY_RECIPE = dict(
 
 def _batchnorm_cnn(name: str, widths, convs: int, head: int, dropout: float):
     """Three `_conv_stage`s (28x28, 14x14, 7x7) of the given widths, then `_dense_head`."""
-    pixels, x = _inputs(standardize=True)
+    pixels, x = model_input(standardize=True)
     for filters in widths:
         x = _conv_stage(x, filters, convs)
-    return _finish(pixels, _dense_head(x, head, dropout), name)
+    return classifier(pixels, _dense_head(x, head, dropout), name)
 
 
 def _register_batchnorm_cnn(
@@ -385,104 +345,12 @@ def _residual(x, filters: int, stride: int):
 def resnet(width: int = 32, dropout: float = 0.2):
     from keras import layers
 
-    pixels, x = _inputs(standardize=True)
+    pixels, x = model_input(standardize=True)
     x = layers.MaxPooling2D()(_conv_bn(x, width))
     x = _residual(x, 2 * width, stride=1)
     x = _residual(x, 4 * width, stride=2)
     x = layers.Dropout(dropout)(layers.GlobalAveragePooling2D()(x))
-    return _finish(pixels, x, "resnet")
-
-
-WHITEN_LAYER = "whiten"  # the first convolution of `best_cnn`, set from the data (`fit_to_data`)
-
-
-def _make_dirac(conv) -> None:
-    """airbench's dirac initialisation: the first `in` filters of a convolution become
-    the identity, so that at the start each passes its input on and a deep stack trains
-    from the first step as a shallow one would; the other filters keep their random start."""
-    import numpy as np
-
-    kernel = conv.kernel.numpy()
-    size, _, inputs, outputs = kernel.shape
-    identity = min(inputs, outputs)
-    kernel[:, :, :, :identity] = 0
-    kernel[size // 2, size // 2, np.arange(identity), np.arange(identity)] = 1
-    conv.kernel.assign(kernel)
-
-
-def _air_block(x, filters: int, residual: bool):
-    """airbench's block: a convolution, a 2x2 max-pool, batch norm, ReLU, a second
-    convolution, batch norm, ReLU (the second one around a shortcut when `residual`).
-    Pooling right after the first convolution runs the second at a quarter of the
-    positions: most of a block's width for a third of its cost."""
-    from keras import layers
-
-    conv = dict(padding="same", use_bias=False, kernel_initializer="he_normal")
-    x = layers.Conv2D(filters, 3, **conv)(x)
-    x = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(layers.MaxPooling2D()(x)))
-    y = layers.BatchNormalization(momentum=0.9)(layers.Conv2D(filters, 3, **conv)(x))
-    return layers.ReLU()(layers.Add()([x, y]) if residual else y)
-
-
-@register_model(
-    "whitened CNN (3 airbench blocks: 48, 96, 192 filters), shift+flip+erasing, flip+shift TTA: "
-    "the best recipe",
-    epochs=24,
-    batch_size=128,
-    learning_rate=4e-3,
-    shift_tta=True,
-    **_HEAVY_RECIPE,
-)
-def best_cnn(
-    widths: tuple = (48, 96, 192),
-    whiten: bool = True,
-    dirac: bool = True,
-    residual: bool = False,
-    dropout: float = 0.0,
-):
-    """The best recipe's network (docs/benchmarks.md, "What each ingredient buys"): a
-    3 x 3 stem of 18 filters, three `_air_block`s (28 -> 14 -> 7 -> 3 pixels), global max
-    pooling. With `whiten` the stem is fixed, not learned: set from the training images'
-    3 x 3 patches (`fit_to_data`), it hands the blocks decorrelated inputs."""
-    from keras import layers
-
-    pixels, x = _inputs(standardize=True)
-    x = layers.Conv2D(18, 3, padding="same", name=WHITEN_LAYER if whiten else "stem",
-                      trainable=not whiten)(x)  # fmt: skip
-    for filters in widths:
-        x = _air_block(x, filters, residual)
-    x = layers.GlobalMaxPooling2D()(x)
-    x = layers.Dropout(dropout)(x) if dropout else x
-    model = _finish(pixels, x, "best_cnn")
-    for layer in model.layers if dirac else ():
-        if isinstance(layer, layers.Conv2D) and layer.trainable and layer.name != "stem":
-            _make_dirac(layer)
-    return model
-
-
-def fit_to_data(model, images: np.ndarray, eps: float = 5e-4, sample: int = 10_000) -> None:
-    """Set what a model takes from its training images before training: the whitening stem
-    (`WHITEN_LAYER`), where it has one, to the eigenvectors of the 3 x 3 patch covariance
-    scaled by 1/sqrt(eigenvalue), each with its negative (airbench's whitening
-    initialisation). Models without one are left as they are."""
-    import numpy as np
-
-    names = [layer.name for layer in model.layers]
-    if WHITEN_LAYER not in names:
-        return
-    from fmnist.data.dataset import PIXEL_MEAN, PIXEL_STD
-
-    x = (np.asarray(images[:sample], np.float32) / 255 - PIXEL_MEAN) / PIXEL_STD
-    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
-    patches = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))
-    patches = patches.reshape(-1, 9).astype(np.float64)
-    covariance = patches.T @ patches / len(patches)
-    values, vectors = np.linalg.eigh(covariance)
-    filters = (vectors / np.sqrt(values + eps)).T.reshape(9, 3, 3)  # one filter per row
-    kernel = np.concatenate([filters, -filters]).transpose(1, 2, 0)[:, :, None, :]
-    layer = model.get_layer(WHITEN_LAYER)
-    layer.kernel.assign(kernel.astype(np.float32))
-    layer.bias.assign(np.zeros(18, np.float32))
+    return classifier(pixels, x, "resnet")
 
 
 def describe_models() -> list[dict]:
@@ -495,3 +363,15 @@ def describe_models() -> list[dict]:
         }
         for s in _REGISTRY.values()
     ]
+
+
+# The best recipe (its network: fmnist.training.airbench).
+register_model(
+    "whitened CNN (3 airbench blocks: 48, 96, 192 filters), shift+flip+erasing, flip+shift TTA: "
+    "the best recipe",
+    epochs=40,
+    batch_size=128,
+    learning_rate=4e-3,
+    shift_tta=True,
+    **_HEAVY_RECIPE,
+)(best_cnn)

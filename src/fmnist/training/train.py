@@ -32,12 +32,12 @@ from fmnist.plots import save_figure, training_curves
 from fmnist.run_folder import RunFolder, RunState
 from fmnist.tracking.mlflow_runs import MlflowEpochs, end_tracking, require_mlflow
 from fmnist.training import callbacks
+from fmnist.training.airbench import fit_to_data
 from fmnist.training.augment import augment
 from fmnist.training.config import TrainConfig, make_config
 from fmnist.training.models import (
     answer_probabilities,
     create_model,
-    fit_to_data,
     forward_function,
     layer_table,
 )
