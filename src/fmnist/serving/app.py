@@ -271,9 +271,6 @@ def app_from_environment() -> FastAPI:
     return load_app(settings["path"], settings["trust"], limits, tuple(settings["cors"]))
 
 
-SERVERS = ("uvicorn", "granian")  # the HTTP servers the service runs on
-
-
 def serve(
     path: Path,
     host: str = "127.0.0.1",
@@ -313,8 +310,8 @@ def serve(
             "cors": list(cors_origins),
         }
     )
-    shared = tempfile.mkdtemp(prefix="fmnist-metrics-")  # the workers' merged metrics
-    if workers > 1:
+    shared = tempfile.mkdtemp(prefix="fmnist-metrics-") if workers > 1 else None
+    if shared:  # the workers' merged metrics
         share_across_processes(shared)
     factory = "fmnist.serving.app:app_from_environment"
     try:
@@ -329,4 +326,5 @@ def serve(
 
             uvicorn.run(factory, factory=True, workers=workers, **uvicorn_options(host, port))
     finally:
-        shutil.rmtree(shared, ignore_errors=True)
+        if shared:
+            shutil.rmtree(shared, ignore_errors=True)
