@@ -104,10 +104,10 @@ def answer_probabilities(
     answered) probabilities, (N, 10) each: the same array twice without either."""
     import numpy as np
 
-    from fmnist.training.augment import SHIFTS, answer_views
+    from fmnist.training.augment import answer_views
 
     x = as_model_input(images)
-    count = 1 + flip_tta + (len(SHIFTS) * (1 + flip_tta) if shift_tta else 0)
+    count = len(answer_views(x[:0], flip_tta, shift_tta))  # views an answer averages
     step = max(1, batch_size // count)
     plain, answered = [], []
     for start in range(0, len(x), step):
