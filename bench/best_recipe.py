@@ -60,6 +60,8 @@ VARIANTS = {
     "cosine": ("cosine decay, 1-epoch warm-up (recipe: one-cycle)", {"schedule": "cosine"}, {}),
     "batch 256": ("batch 256, rate x 1.4", {"batch_size": 256, "learning_rate": 5.7e-3}, {}),
     "sgd": ("Nesterov SGD at 0.1 (recipe: AdamW)", {"optimizer": "sgd", "learning_rate": 0.1}, {}),
+    "BN bias rate x8": ("batch norms' biases learn 8 times faster", {}, {"bias_scale": 8.0}),
+    "BN bias rate x64": ("airbench's 64 times faster BN biases", {}, {"bias_scale": 64.0}),
 }  # fmt: skip
 # Rows that change only how the recipe's models answer (the recipe averages each answer over
 # the image, its four one-pixel shifts and the mirror images of all five): (what, flips, shifts)

@@ -88,6 +88,47 @@ def test_the_whitening_stem_decorrelates_the_patches_it_was_set_from():
     np.testing.assert_allclose(kernel[..., 9:], -kernel[..., :9])
 
 
+@pytest.mark.parametrize(("name", "filters"), [("fast_cnn", 16), ("lean_cnn", 24)])
+def test_a_whitening_first_convolution_takes_the_stems_filters_it_has_room_for(name, filters):
+    """`whiten=True` on the batch-norm CNNs: 16 filters get the 8 largest-variance pairs of
+    best_cnn's stem, 24 get all 18 and keep their random start in the other 6."""
+    from fmnist.training.airbench import WHITEN_LAYER, fit_to_data
+
+    images = np.random.default_rng(1).integers(0, 256, (50, 28, 28)).astype(np.uint8)
+    stem = create_model("best_cnn")
+    fit_to_data(stem, images)
+    whitening = stem.get_layer(
+        WHITEN_LAYER
+    ).kernel.numpy()  # 9 filters (variance ascending), negatives
+    model = create_model(name, whiten=True)
+    layer = model.get_layer(WHITEN_LAYER)
+    assert layer.trainable and layer.kernel.shape[-1] == filters
+    before = layer.kernel.numpy()
+    fit_to_data(model, images)
+    kernel = layer.kernel.numpy()
+    pairs = min(filters, 18) // 2
+    np.testing.assert_allclose(kernel[..., :pairs], whitening[..., 9 - pairs : 9], rtol=1e-6)
+    np.testing.assert_allclose(
+        kernel[..., pairs : 2 * pairs], whitening[..., 18 - pairs :], rtol=1e-6
+    )
+    np.testing.assert_array_equal(kernel[..., 18:], before[..., 18:])
+
+
+def test_dirac_on_a_batch_norm_cnn_starts_all_but_its_first_convolution_as_the_identity():
+    import keras
+
+    convs = [
+        layer for layer in create_model("fast_cnn", dirac=True).layers
+        if isinstance(layer, keras.layers.Conv2D)
+    ]  # fmt: skip
+    assert convs[0].kernel.numpy()[1, 1, 0, 0] != 1
+    for conv in convs[1:]:
+        kernel = conv.kernel.numpy()
+        n = kernel.shape[2]  # fewer inputs than outputs: the first n filters pass them on
+        np.testing.assert_array_equal(kernel[1, 1, :, :n], np.eye(n))
+        assert kernel[..., n:].std() > 0
+
+
 def test_models_without_a_whitening_stem_are_left_alone_by_fit_to_data():
     from fmnist.training.airbench import fit_to_data
 
@@ -122,3 +163,28 @@ def test_dirac_initialisation_starts_each_convolution_as_the_identity():
 
 def test_the_best_recipe_stays_under_a_million_parameters():
     assert create_model("best_cnn").count_params() < 1_000_000
+
+
+def test_a_scaled_batch_norm_bias_learns_that_many_times_faster(tmp_path):
+    """bias_scale=8: Adam's first step moves every variable by its learning rate, so the
+    bias the network sees moves 8 learning rates; the model saves and loads in safe mode."""
+    import keras
+
+    from fmnist.artifacts import load_model
+
+    model = create_model("best_cnn", widths=(8, 8, 8), bias_scale=8.0)
+    biased = [layer for layer in model.layers if type(layer).__name__ == "ScaledBias"]
+    assert len(biased) == 6
+    rate = 1e-3
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy")
+    images = np.random.default_rng(0).integers(0, 256, (16, 28, 28, 1)).astype(np.float32)
+    labels = np.arange(16) % 10
+    model.train_on_batch(images, labels)
+    moved = np.abs(biased[-1].scale * biased[-1].bias.numpy())
+    assert np.allclose(moved[moved > 0], 8 * rate, rtol=0.01)
+    assert (moved > 0).mean() > 0.5
+    model.save(tmp_path / "m.keras")
+    loaded = load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5
+    )

@@ -19,9 +19,39 @@ if TYPE_CHECKING:
     import numpy as np
 
 WHITEN_LAYER = "whiten"  # the first convolution of `best_cnn`, set from the data (`fit_to_data`)
+_SCALED_BIAS = []  # the ScaledBias class, made on first use (Keras is imported lazily)
 
 
-def _make_dirac(conv) -> None:
+def scaled_bias_layer():
+    """The layer class behind `best_cnn(bias_scale=...)`, registered with Keras so that a
+    saved model loads in safe mode: a per-channel bias kept divided by `scale`. Adam moves
+    every variable about one learning rate a step, so this bias moves `scale` times faster
+    than the other weights: airbench's higher learning rate for BatchNorm biases, which
+    Keras' optimizers (one rate for all variables) can't give directly."""
+    if _SCALED_BIAS:
+        return _SCALED_BIAS[0]
+    import keras
+
+    @keras.saving.register_keras_serializable(package="fmnist")
+    class ScaledBias(keras.layers.Layer):
+        def __init__(self, scale: float = 1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.scale = scale
+
+        def build(self, input_shape):
+            self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros")
+
+        def call(self, x):
+            return x + keras.ops.cast(self.scale * self.bias, x.dtype)
+
+        def get_config(self):
+            return {**super().get_config(), "scale": self.scale}
+
+    _SCALED_BIAS.append(ScaledBias)
+    return ScaledBias
+
+
+def make_dirac(conv) -> None:
     """airbench's dirac initialisation: the first `in` filters of a convolution become
     the identity, so that at the start each passes its input on and a deep stack trains
     from the first step as a shallow one would; the other filters keep their random start."""
@@ -35,7 +65,17 @@ def _make_dirac(conv) -> None:
     conv.kernel.assign(kernel)
 
 
-def _air_block(x, filters: int, residual: bool):
+def _batch_norm(x, bias_scale: float):
+    """Batch norm; with `bias_scale` != 1 its bias learns that many times faster."""
+    from keras import layers
+
+    if bias_scale == 1:
+        return layers.BatchNormalization(momentum=0.9)(x)
+    x = layers.BatchNormalization(momentum=0.9, center=False)(x)
+    return scaled_bias_layer()(bias_scale)(x)
+
+
+def _air_block(x, filters: int, residual: bool, bias_scale: float = 1.0):
     """airbench's block: a convolution, a 2x2 max-pool, batch norm, ReLU, a second
     convolution, batch norm, ReLU (the second one around a shortcut when `residual`).
     Pooling right after the first convolution runs the second at a quarter of the
@@ -44,8 +84,8 @@ def _air_block(x, filters: int, residual: bool):
 
     conv = dict(padding="same", use_bias=False, kernel_initializer="he_normal")
     x = layers.Conv2D(filters, 3, **conv)(x)
-    x = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(layers.MaxPooling2D()(x)))
-    y = layers.BatchNormalization(momentum=0.9)(layers.Conv2D(filters, 3, **conv)(x))
+    x = layers.ReLU()(_batch_norm(layers.MaxPooling2D()(x), bias_scale))
+    y = _batch_norm(layers.Conv2D(filters, 3, **conv)(x), bias_scale)
     return layers.ReLU()(layers.Add()([x, y]) if residual else y)
 
 
@@ -55,32 +95,35 @@ def best_cnn(
     dirac: bool = True,
     residual: bool = False,
     dropout: float = 0.0,
+    bias_scale: float = 1.0,
 ):
     """The best recipe's network (docs/benchmarks.md, "What each ingredient buys"): a
     3 x 3 stem of 18 filters, three `_air_block`s (28 -> 14 -> 7 -> 3 pixels), global max
     pooling. With `whiten` the stem is fixed, not learned: set from the training images'
-    3 x 3 patches (`fit_to_data`), it hands the blocks decorrelated inputs."""
+    3 x 3 patches (`fit_to_data`), it hands the blocks decorrelated inputs. `bias_scale`:
+    how many times faster the batch norms' biases learn (`scaled_bias_layer`)."""
     from keras import layers
 
     pixels, x = model_input(standardize=True)
     x = layers.Conv2D(18, 3, padding="same", name=WHITEN_LAYER if whiten else "stem",
                       trainable=not whiten)(x)  # fmt: skip
     for filters in widths:
-        x = _air_block(x, filters, residual)
+        x = _air_block(x, filters, residual, bias_scale)
     x = layers.GlobalMaxPooling2D()(x)
     x = layers.Dropout(dropout)(x) if dropout else x
     model = classifier(pixels, x, "best_cnn")
     for layer in model.layers if dirac else ():
         if isinstance(layer, layers.Conv2D) and layer.trainable and layer.name != "stem":
-            _make_dirac(layer)
+            make_dirac(layer)
     return model
 
 
 def fit_to_data(model, images: np.ndarray, eps: float = 5e-4, sample: int = 10_000) -> None:
-    """Set what a model takes from its training images before training: the whitening stem
-    (`WHITEN_LAYER`), where it has one, to the eigenvectors of the 3 x 3 patch covariance
-    scaled by 1/sqrt(eigenvalue), each with its negative (airbench's whitening
-    initialisation). Models without one are left as they are."""
+    """Set what a model takes from its training images before training: the whitening
+    layer (`WHITEN_LAYER`), where it has one, to the eigenvectors of the 3 x 3 patch
+    covariance scaled by 1/sqrt(eigenvalue), each with its negative (airbench's whitening
+    initialisation): 18 filters. A layer with fewer gets the largest-variance pairs; one
+    with more keeps its random start in the rest. Models without one are left as they are."""
     import numpy as np
 
     names = [layer.name for layer in model.layers]
@@ -93,9 +136,13 @@ def fit_to_data(model, images: np.ndarray, eps: float = 5e-4, sample: int = 10_0
     patches = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))
     patches = patches.reshape(-1, 9).astype(np.float64)
     covariance = patches.T @ patches / len(patches)
-    values, vectors = np.linalg.eigh(covariance)
+    values, vectors = np.linalg.eigh(covariance)  # eigenvalues ascending
     filters = (vectors / np.sqrt(values + eps)).T.reshape(9, 3, 3)  # one filter per row
-    kernel = np.concatenate([filters, -filters]).transpose(1, 2, 0)[:, :, None, :]
     layer = model.get_layer(WHITEN_LAYER)
-    layer.kernel.assign(kernel.astype(np.float32))
-    layer.bias.assign(np.zeros(18, np.float32))
+    kernel, bias = layer.kernel.numpy(), layer.bias.numpy()
+    pairs = min(kernel.shape[-1], 18) // 2
+    chosen = np.concatenate([filters[9 - pairs :], -filters[9 - pairs :]])
+    kernel[:, :, 0, : 2 * pairs] = chosen.transpose(1, 2, 0)
+    bias[: 2 * pairs] = 0
+    layer.kernel.assign(kernel)
+    layer.bias.assign(bias)
