@@ -51,18 +51,22 @@ def scaled_bias_layer():
     return ScaledBias
 
 
-def make_dirac(conv) -> None:
-    """airbench's dirac initialisation: the first `in` filters of a convolution become
-    the identity, so that at the start each passes its input on and a deep stack trains
-    from the first step as a shallow one would; the other filters keep their random start."""
+def start_as_identity(model) -> None:
+    """airbench's dirac initialisation, for every convolution after the model's first (its
+    stem): the first `in` filters of each become the identity, so that at the start each
+    passes its input on and a deep stack trains from the first step as a shallow one
+    would; the other filters keep their random start."""
+    import keras
     import numpy as np
 
-    kernel = conv.kernel.numpy()
-    size, _, inputs, outputs = kernel.shape
-    identity = min(inputs, outputs)
-    kernel[:, :, :, :identity] = 0
-    kernel[size // 2, size // 2, np.arange(identity), np.arange(identity)] = 1
-    conv.kernel.assign(kernel)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    for conv in convs[1:]:
+        kernel = conv.kernel.numpy()
+        size, _, inputs, outputs = kernel.shape
+        identity = min(inputs, outputs)
+        kernel[:, :, :, :identity] = 0
+        kernel[size // 2, size // 2, np.arange(identity), np.arange(identity)] = 1
+        conv.kernel.assign(kernel)
 
 
 def _batch_norm(x, bias_scale: float):
@@ -112,9 +116,8 @@ def best_cnn(
     x = layers.GlobalMaxPooling2D()(x)
     x = layers.Dropout(dropout)(x) if dropout else x
     model = classifier(pixels, x, "best_cnn")
-    for layer in model.layers if dirac else ():
-        if isinstance(layer, layers.Conv2D) and layer.trainable and layer.name != "stem":
-            make_dirac(layer)
+    if dirac:
+        start_as_identity(model)
     return model
 
 

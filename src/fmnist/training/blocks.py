@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from fmnist.training.airbench import WHITEN_LAYER, make_dirac
+from fmnist.training.airbench import WHITEN_LAYER, start_as_identity
 from fmnist.training.layers import classifier, model_input
 
 
@@ -53,16 +53,13 @@ def batchnorm_cnn(
     The best recipe's two initialisations (`fmnist.training.airbench`) on request: `whiten`
     starts the first convolution from the patch-whitening filters (set from the training
     images; it keeps learning), `dirac` starts the others as the identity."""
-    from keras import layers
-
     pixels, x = model_input(standardize=True)
     for stage, filters in enumerate(widths):
         first = WHITEN_LAYER if whiten and stage == 0 else None
         x = conv_stage(x, filters, convs, first)
     model = classifier(pixels, dense_head(x, head, dropout), name)
-    convs_after_first = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)][1:]
-    for layer in convs_after_first if dirac else ():
-        make_dirac(layer)
+    if dirac:
+        start_as_identity(model)
     return model
 
 
