@@ -533,9 +533,14 @@ def check_metrics_add_up(url: str) -> None:
     for _ in range(20):  # a new connection each: both workers take some
         with urllib.request.urlopen(f"{url}/v1/model", timeout=10) as reply:
             assert reply.status == 200
-    # A request is counted once its answer has gone out, a moment after the client has it.
-    deadline = time.monotonic() + 10
-    while scrape(url)[key] - before < 20 and time.monotonic() < deadline:
+    # A request is counted once its answer has gone out, a moment after the client has it;
+    # a worker counts as ready once its own warm-up call is done, which under load can come
+    # after the other worker has answered.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = scrape(url)
+        if now[key] - before >= 20 and now["fmnist_ready"] == 1:
+            break
         time.sleep(0.05)
     for _ in range(4):  # then every scrape, whichever worker takes it, has all 20
         found = scrape(url)
