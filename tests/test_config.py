@@ -10,6 +10,7 @@ from fmnist.training.config import (
     load_config_file,
     make_config,
     resolve_config,
+    whole_epochs,
 )
 from fmnist.training.models import DEFAULT_MODEL, get_spec
 
@@ -56,11 +57,17 @@ def test_unknown_key_is_refused():
         ({"optimizer": "rmsprop"}, "optimizer: 'rmsprop' is not one of adam, adamw, sgd"),
         ({"val_fraction": 1.5}, "val_fraction"),
         ({"epochs": True}, "epochs: expected"),
+        ({"epochs": 0}, "epochs: must be above 0"),
     ],
 )
 def test_wrong_values_are_refused(values, message):
     with pytest.raises(ConfigError, match=message):
         make_config(values)
+
+
+def test_epochs_may_end_part_way_through_the_last():
+    assert make_config({"epochs": 0.7}).epochs == 0.7
+    assert whole_epochs(0.7) == 1 and whole_epochs(2.0) == 2 and whole_epochs(2.5) == 3
 
 
 def test_int_is_accepted_where_float_is_expected():

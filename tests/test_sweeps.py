@@ -114,7 +114,8 @@ def test_trial_configs_layer_recipe_fixed_values_and_samples(tmp_path):
 
 def test_repeat_takes_a_training_config_or_a_sweep_without_space(tmp_path):
     spec = load_repeat(write(tmp_path, 'model = "fast_cnn"\nlearning_rate = 0.004\n', "best.toml"))
-    assert (spec.model, spec.epochs, spec.config) == ("fast_cnn", 1, {"learning_rate": 0.004})
+    # the recipe's fractional epochs are a sweep's too
+    assert (spec.model, spec.epochs, spec.config) == ("fast_cnn", 0.7, {"learning_rate": 0.004})
     with pytest.raises(ConfigError, match="--repeat trains one config"):
         load_repeat(write(tmp_path, ISSUE_EXAMPLE))
 

@@ -129,7 +129,11 @@ training_options = options(
         help=f"A model from `fmnist models` (default: the config's, else {DEFAULT_MODEL}, the "
         "default recipe).",
     ),
-    click.option("--epochs", type=click.IntRange(min=1), help="Maximum number of epochs."),
+    click.option(
+        "--epochs",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Maximum number of epochs (a fraction ends the last one early: 0.7).",
+    ),
     click.option("--batch-size", type=click.IntRange(min=1), help="Images per step."),
     click.option(
         "--lr", "learning_rate", type=float, help="Learning rate (the peak, with a schedule)."

@@ -40,6 +40,7 @@ from fmnist.sweeps.results import (
 )
 from fmnist.sweeps.spec import SweepSpec, config_toml, parse_sweep
 from fmnist.sweeps.trial import complete_trial, run_trial
+from fmnist.training.config import whole_epochs
 
 INSTALL_HINT = 'fmnist sweep needs Ray Tune, an optional extra: pip install -e ".[sweep]"'
 
@@ -105,8 +106,8 @@ def make_tuner(spec: SweepSpec, sweep_dir: Path, data_dir, repeat: int, restore:
         scheduler = ASHAScheduler(
             time_attr="epoch",
             # past the last epoch: a trial that reaches its end finishes on its own
-            max_t=spec.epochs + 1,
-            grace_period=min(spec.grace_period, spec.epochs),
+            max_t=whole_epochs(spec.epochs) + 1,
+            grace_period=min(spec.grace_period, whole_epochs(spec.epochs)),
             reduction_factor=spec.reduction_factor,
         )
     space = {"seed": tune.grid_search(list(range(repeat)))} if repeat else search_space(spec)

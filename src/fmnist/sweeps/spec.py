@@ -51,7 +51,7 @@ class Distribution:
 # The ranges of a sweep file's numbers (types come from SweepSpec's own hints).
 SPEC_BOUNDS = {
     "trials": dict(ge=1),
-    "epochs": dict(ge=1),
+    "epochs": dict(gt=0),
     "time_limit_s": dict(gt=0),
     "grace_period": dict(ge=1),
     "reduction_factor": dict(ge=2),
@@ -66,7 +66,7 @@ SPEC_BOUNDS = {
 class SweepSpec:
     model: str  # a name from `fmnist models`: the recipe every trial starts from
     trials: int = 4  # samples of the space (with grid values: samples of each grid point)
-    epochs: int = 3  # per trial; ASHA may stop a poor trial sooner
+    epochs: float = 3  # per trial (a fraction ends the last early); ASHA may stop one sooner
     metric: str = "val_accuracy"  # val_accuracy (max) or val_loss (min): validation only
     time_limit_s: float | None = None  # the whole sweep's budget; None: no limit
     grace_period: int = 1  # ASHA: epochs every trial gets before it may be stopped

@@ -134,6 +134,20 @@ class EpochSync(keras.callbacks.Callback):
         self.batches.set_epoch(epoch)
 
 
+class StepLimit(keras.callbacks.Callback):
+    """End training after `steps` optimizer steps in all: a fractional last epoch stops
+    part-way (Keras then validates and checkpoints it as any epoch). The count is the
+    optimizer's own, so a resumed run stops at the same step."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) >= self.steps:
+            self.model.stop_training = True
+
+
 class EpochLine(keras.callbacks.Callback):
     """One concise line per epoch, for logs that are not a terminal (CI)."""
 

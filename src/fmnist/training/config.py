@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,13 +30,20 @@ class ConfigError(FmnistError):
     """A configuration file or value is wrong."""
 
 
+def whole_epochs(epochs: float) -> int:
+    """The epochs a run counts (and Keras runs): a fractional last one is an epoch too."""
+    return math.ceil(epochs)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     model: str = DEFAULT_MODEL  # a name from `fmnist models`; the default recipe
     model_args: dict = field(default_factory=dict)  # overrides for the model's builder
     # The rest are the tutorials' values; a model's recipe (applied by resolve_config)
     # overrides them, so `fmnist train --model cnn` trains the tutorial CNN as they do.
-    epochs: int = 10  # upper bound: early stopping or the gap stop may end sooner
+    # Passes over the training images, an upper bound (early stopping or the gap stop may end
+    # sooner); a fraction ends the last pass early: 0.7 trains on 70% of them, once.
+    epochs: float = 10
     batch_size: int = 32  # what the tutorials use; recipes raise it for speed
     learning_rate: float = 1e-3  # Adam's default; the peak rate under a schedule
     optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9, Nesterov)
@@ -71,7 +79,7 @@ class TrainConfig:
 # the key (`describe_validation_error`).
 CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "precision": PRECISIONS}
 BOUNDS = {
-    "epochs": dict(ge=1, le=10_000),
+    "epochs": dict(gt=0, le=10_000),
     "batch_size": dict(ge=1, le=60_000),  # at most the whole training set
     "learning_rate": dict(gt=0, le=10),
     "weight_decay": dict(ge=0, le=1),

@@ -34,13 +34,14 @@ from fmnist.tracking.mlflow_runs import MlflowEpochs, end_tracking, require_mlfl
 from fmnist.training import callbacks
 from fmnist.training.airbench import fit_to_data
 from fmnist.training.augment import augment
-from fmnist.training.config import TrainConfig, make_config
+from fmnist.training.config import TrainConfig, make_config, whole_epochs
 from fmnist.training.models import (
     answer_probabilities,
     create_model,
     forward_function,
     layer_table,
 )
+from fmnist.training.optimizer import compile_model, targets, total_steps
 
 
 class TrainingInterrupted(FmnistError):
@@ -134,58 +135,6 @@ def run_splits(dataset: Dataset, config: TrainConfig) -> Splits:
     return make_splits(dataset, config)
 
 
-def targets(labels: np.ndarray, config: TrainConfig) -> np.ndarray:
-    """Integer labels, or one-hot ones for the categorical loss and label smoothing."""
-    if config.loss == "categorical" or config.label_smoothing > 0:
-        return keras.utils.to_categorical(labels, 10).astype(np.float32)
-    return labels.astype(np.int32)
-
-
-def learning_rate(config: TrainConfig, steps_per_epoch: int):
-    total = config.epochs * steps_per_epoch
-    if config.schedule == "constant":
-        return config.learning_rate
-    warmup = int(
-        0.3 * total if config.schedule == "onecycle" else config.warmup_epochs * steps_per_epoch
-    )
-    warmup = min(warmup, total - 1)
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.learning_rate / 25,
-        decay_steps=max(total - warmup, 1),
-        alpha=1e-3,
-        warmup_target=config.learning_rate,
-        warmup_steps=warmup,
-    )
-
-
-def compile_model(config: TrainConfig, steps_per_epoch: int):
-    model = create_model(config.model, **config.model_args)
-    rate = learning_rate(config, steps_per_epoch)
-    # An exponential moving average of the weights replaces them at the end of every epoch
-    # (a lookahead step): each epoch is validated and kept with the averaged weights.
-    ema = dict(use_ema=True, ema_momentum=config.ema, ema_overwrite_frequency=steps_per_epoch)
-    ema = ema if config.ema else {}
-    optimizer = {
-        "adam": lambda: keras.optimizers.Adam(rate, **ema),
-        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=config.weight_decay, **ema),
-        "sgd": lambda: keras.optimizers.SGD(
-            rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None, **ema
-        ),
-    }[config.optimizer]()
-    if config.loss == "categorical" or config.label_smoothing > 0:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
-        if config.label_smoothing > 0:
-            # The smoothed loss stays far above zero; the plain one is what the tables and
-            # `fmnist runs compare` use, so it is recorded per epoch beside it.
-            metrics.append(keras.metrics.CategoricalCrossentropy(name="crossentropy"))
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
-        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
-    return model
-
-
 def create_run_dir(config: TrainConfig) -> Path:
     return RunFolder.create(config.runs_dir, config.name or config.model).path
 
@@ -268,6 +217,7 @@ def fit(run: RunFolder, config, dataset, state: RunState, history, model, extra_
     chain = [
         divergence,
         callbacks.EpochSync(batches),
+        callbacks.StepLimit(total_steps(config, len(batches))),
         *stops,
         callbacks.RunRecorder(run, history, state, dataset.class_names, has_val),
     ]
@@ -276,13 +226,13 @@ def fit(run: RunFolder, config, dataset, state: RunState, history, model, extra_
     if config.mlflow:
         chain.append(MlflowEpochs(run, dataclasses.asdict(config)))
     interactive = sys.stdout.isatty()
-    chain += [] if interactive else [callbacks.EpochLine(config.epochs)]
+    chain += [] if interactive else [callbacks.EpochLine(whole_epochs(config.epochs))]
     validation = (splits.val_x[..., None].astype(np.float32), targets(splits.val_y, config))
     try:
         model.fit(
             batches,
             validation_data=validation if has_val else None,
-            epochs=config.epochs,
+            epochs=whole_epochs(config.epochs),
             shuffle=False,  # batches are shuffled by (seed, epoch); Keras' own shuffle of
             # their order draws from Python's global random state, which a resume can't restore
             initial_epoch=state.epochs_done,
@@ -351,7 +301,9 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
         stopped_by=state.stopped_by,
         best_epoch=1 + int(np.argmax(val_acc)) if val_acc else epochs,
         wall_time_s=round(seconds, 2),
-        train_images_per_s=round(len(splits.train_y) * epochs / max(seconds, 1e-9), 1),
+        train_images_per_s=round(
+            len(splits.train_y) * min(epochs, config.epochs) / max(seconds, 1e-9), 1
+        ),
         validated_on="test" if config.validate_on_test else "validation split",
     )
     run.write_metrics(metrics)
