@@ -251,7 +251,7 @@ def test_a_recipe_built_for_time_is_judged_by_its_aim():
 
     history = {"accuracy": [0.84], "val_accuracy": [0.86], "loss": [0.9], "val_loss": [0.8]}
     metrics = {"best_epoch": 1, "params": 61_000}
-    fast = {"model": "fast_cnn", "epochs": 1, "schedule": "cosine", "batch_size": 128}
+    fast = {"model": "fast_cnn", "epochs": 0.7, "schedule": "cosine", "batch_size": 128}
     fit = check_fit(history, metrics, fast)
     assert fit["kind"] == "underfitting"  # what a plain reading says
     judged = judged_by_intent(fit, fast)

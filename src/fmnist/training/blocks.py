@@ -1,7 +1,7 @@
 """The building blocks of the zoo's convolutional recipe models (`fast_cnn`, `lean_cnn`,
 `cnn_bn`, `vgg`, `resnet`; their recipes: `fmnist.training.models`).
 
-    >>> model = batchnorm_cnn("lean_cnn", (24, 48, 96), convs=1, head=256, dropout=0.2)
+    >>> model = batchnorm_cnn("lean_cnn", (16, 48, 96), convs=1, head=256, dropout=0.2)
 """
 
 from __future__ import annotations
