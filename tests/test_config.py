@@ -67,6 +67,7 @@ def test_wrong_values_are_refused(values, message):
 
 def test_epochs_may_end_part_way_through_the_last():
     assert make_config({"epochs": 0.7}).epochs == 0.7
+    assert repr(make_config({"epochs": 8.0}).epochs) == "8"  # a whole number stays one
     assert whole_epochs(0.7) == 1 and whole_epochs(2.0) == 2 and whole_epochs(2.5) == 3
 
 

@@ -140,7 +140,10 @@ def make_config(values: dict) -> TrainConfig:
         checked = _validator()(**values)
     except pydantic.ValidationError as error:
         raise ConfigError(describe_validation_error(error.errors())) from None
-    config = TrainConfig(**dict(checked))
+    values = dict(checked)
+    if float(values["epochs"]).is_integer():  # whole epochs read 8, not 8.0, in every record
+        values["epochs"] = int(values["epochs"])
+    config = TrainConfig(**values)
     _check_name(config)
     if config.shift_tta and not config.tta:
         raise ConfigError("shift_tta: averages shifted views with the flipped ones; set tta too")

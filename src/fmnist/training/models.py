@@ -290,7 +290,7 @@ _VGG = dict(_HEAVY_RECIPE, epochs=35, batch_size=256, learning_rate=2e-3)
 for _name, _shape, _recipe, _description in (
     (FAST_MODEL, ((16, 32, 64), 1, 64, 0.0, True, True), _FAST,
      "narrow CNN (16, 32, 64 filters, batch norm, whitening and dirac starts), dense 64, "
-     "one epoch: built for time"),
+     "0.7 of an epoch: built for time"),
     (DEFAULT_MODEL, ((16, 48, 96), 1, 256, 0.2, True, True), _DEFAULT,
      "CNN (16, 48, 96 filters, batch norm, whitening and dirac starts), dense 256, flip, "
      "8 epochs: the default recipe"),
