@@ -11,6 +11,7 @@ what each of its ingredients buys is measured by `bench/best_recipe.py` (docs/be
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 from fmnist.training.layers import classifier, model_input
@@ -19,17 +20,16 @@ if TYPE_CHECKING:
     import numpy as np
 
 WHITEN_LAYER = "whiten"  # the first convolution of `best_cnn`, set from the data (`fit_to_data`)
-_SCALED_BIAS = []  # the ScaledBias class, made on first use (Keras is imported lazily)
 
 
+@cache
 def scaled_bias_layer():
     """The layer class behind `best_cnn(bias_scale=...)`, registered with Keras so that a
     saved model loads in safe mode: a per-channel bias kept divided by `scale`. Adam moves
     every variable about one learning rate a step, so this bias moves `scale` times faster
     than the other weights: airbench's higher learning rate for BatchNorm biases, which
-    Keras' optimizers (one rate for all variables) can't give directly."""
-    if _SCALED_BIAS:
-        return _SCALED_BIAS[0]
+    Keras' optimizers (one rate for all variables) can't give directly. Made on first use:
+    Keras is imported lazily."""
     import keras
 
     @keras.saving.register_keras_serializable(package="fmnist")
@@ -47,7 +47,6 @@ def scaled_bias_layer():
         def get_config(self):
             return {**super().get_config(), "scale": self.scale}
 
-    _SCALED_BIAS.append(ScaledBias)
     return ScaledBias
 
 

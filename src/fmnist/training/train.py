@@ -217,22 +217,24 @@ def fit(run: RunFolder, config, dataset, state: RunState, history, model, extra_
     chain = [
         divergence,
         callbacks.EpochSync(batches),
-        callbacks.StepLimit(total_steps(config, len(batches))),
         *stops,
         callbacks.RunRecorder(run, history, state, dataset.class_names, has_val),
     ]
+    epochs = whole_epochs(config.epochs)
+    if epochs != config.epochs:  # a fractional last epoch stops part-way
+        chain.append(callbacks.StepLimit(total_steps(config, len(batches))))
     if config.tensorboard:
         chain.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard)))
     if config.mlflow:
         chain.append(MlflowEpochs(run, dataclasses.asdict(config)))
     interactive = sys.stdout.isatty()
-    chain += [] if interactive else [callbacks.EpochLine(whole_epochs(config.epochs))]
+    chain += [] if interactive else [callbacks.EpochLine(epochs)]
     validation = (splits.val_x[..., None].astype(np.float32), targets(splits.val_y, config))
     try:
         model.fit(
             batches,
             validation_data=validation if has_val else None,
-            epochs=whole_epochs(config.epochs),
+            epochs=epochs,
             shuffle=False,  # batches are shuffled by (seed, epoch); Keras' own shuffle of
             # their order draws from Python's global random state, which a resume can't restore
             initial_epoch=state.epochs_done,
