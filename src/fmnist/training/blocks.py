@@ -1,7 +1,7 @@
 """The building blocks of the zoo's convolutional recipe models (`fast_cnn`, `lean_cnn`,
 `cnn_bn`, `vgg`, `resnet`; their recipes: `fmnist.training.models`).
 
-    >>> model = batchnorm_cnn("lean_cnn", (16, 48, 96), convs=1, head=256, dropout=0.2)
+    >>> model = batchnorm_cnn("lean_cnn", (16, 48, 96), convs=1, head=256, dropout=0.0)
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ def conv_stage(x, filters: int, convs: int = 1, first_name: str | None = None):
 
 
 def dense_head(x, head: int, dropout: float):
-    """Flatten, dropout, a hidden dense layer (capacity for little compute), dropout."""
+    """Flatten, a hidden dense layer (capacity for little compute), dropout around it when
+    `dropout` > 0."""
     from keras import layers
 
     x = layers.Flatten()(x)
     if head:
-        x = layers.Dense(head, activation="relu")(layers.Dropout(dropout)(x))
-    return layers.Dropout(dropout)(x)
+        x = layers.Dense(head, activation="relu")(layers.Dropout(dropout)(x) if dropout else x)
+    return layers.Dropout(dropout)(x) if dropout else x
 
 
 def batchnorm_cnn(
