@@ -40,6 +40,17 @@ def test_classic_architectures_match_the_tutorials():
     assert counts["cnn"] == 130890 and counts["cnn_dropout"] == 130890
 
 
+def test_dropout_layers_exist_only_at_a_rate_above_zero():
+    """The default recipe trains without dropout, so its model has no Dropout layers; asked
+    for a rate, the dense head gains one on each side of its hidden layer, with no weights."""
+    kinds = lambda model: [type(layer).__name__ for layer in model.layers]  # noqa: E731
+    plain, regularised = create_model("lean_cnn"), create_model("lean_cnn", dropout=0.2)
+    assert "Dropout" not in kinds(plain)
+    dropouts = [layer for layer in regularised.layers if type(layer).__name__ == "Dropout"]
+    assert [layer.rate for layer in dropouts] == [0.2, 0.2]
+    assert plain.count_params() == regularised.count_params() == 273338
+
+
 def test_unknown_model_names_the_known_ones():
     with pytest.raises(FmnistError, match="unknown model 'vit'; known models: mlp, mlp2, cnn"):
         create_model("vit")
