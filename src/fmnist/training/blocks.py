@@ -41,10 +41,13 @@ def dense_head(x, head: int, dropout: float):
     `dropout` > 0."""
     from keras import layers
 
+    def drop(x):
+        return layers.Dropout(dropout)(x) if dropout else x
+
     x = layers.Flatten()(x)
     if head:
-        x = layers.Dense(head, activation="relu")(layers.Dropout(dropout)(x) if dropout else x)
-    return layers.Dropout(dropout)(x) if dropout else x
+        x = layers.Dense(head, activation="relu")(drop(x))
+    return drop(x)
 
 
 def batchnorm_cnn(

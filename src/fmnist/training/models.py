@@ -236,8 +236,9 @@ DEFAULT_MODEL = "lean_cnn"
 
 
 # Built for time, on the float32 path every CPU has: where a float32 training step goes is
-# oneDNN's convolutions (~80%, backward passes twice the forward's cost; profiled in
-# docs/benchmarks.md), so a recipe's speed is its multiply-adds per image times its epochs.
+# oneDNN's convolutions (about two thirds, their backward passes two and a half times the
+# forward's cost; profiled in docs/benchmarks.md), so a recipe's speed is its multiply-adds
+# per image times its epochs.
 #
 # The fast recipe: the tutorial CNN's two-epoch accuracy (88.9%) in less than one epoch.
 # Narrow (16, 32, 64 filters, a dense layer of 64: ~1.1 M multiply-adds per image, 61 K

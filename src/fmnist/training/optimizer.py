@@ -13,9 +13,14 @@ from fmnist.training.config import TrainConfig
 from fmnist.training.models import create_model
 
 
+def one_hot(config: TrainConfig) -> bool:
+    """Whether the run trains on one-hot labels: the categorical loss, or label smoothing."""
+    return config.loss == "categorical" or config.label_smoothing > 0
+
+
 def targets(labels: np.ndarray, config: TrainConfig) -> np.ndarray:
     """Integer labels, or one-hot ones for the categorical loss and label smoothing."""
-    if config.loss == "categorical" or config.label_smoothing > 0:
+    if one_hot(config):
         return keras.utils.to_categorical(labels, 10).astype(np.float32)
     return labels.astype(np.int32)
 
@@ -56,7 +61,7 @@ def compile_model(config: TrainConfig, steps_per_epoch: int):
             rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None, **ema
         ),
     }[config.optimizer]()
-    if config.loss == "categorical" or config.label_smoothing > 0:
+    if one_hot(config):
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
         if config.label_smoothing > 0:
