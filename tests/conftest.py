@@ -78,6 +78,34 @@ def real_data_dir() -> Path:
     return Path(folder)
 
 
+PHOTOS_TRAIN = os.environ.get("FMNIST_PHOTOS_DIR")  # read before any test unsets it
+
+
+@pytest.fixture(scope="session")
+def photos_train_dir() -> Path:
+    """The labelled photo set to learn (photos-train), found through $FMNIST_PHOTOS_DIR as
+    the run finds it; the test skips without it."""
+    if not PHOTOS_TRAIN or not Path(PHOTOS_TRAIN).is_dir():
+        pytest.skip("FMNIST_PHOTOS_DIR is not set to a labelled photo folder (photos-train)")
+    return Path(PHOTOS_TRAIN)
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fmnist-cache")
+
+
+@pytest.fixture(autouse=True)
+def no_photo_set_by_accident(monkeypatch, session_cache):
+    """A test learns photos only where it names them: no $FMNIST_PHOTOS_DIR, a cache of the
+    session's own (no photo set downloaded before), and a mirror that refuses at once, so
+    nothing reaches the network."""
+    monkeypatch.delenv("FMNIST_PHOTOS_DIR", raising=False)
+    monkeypatch.setenv("FMNIST_PHOTOS_URL", "http://127.0.0.1:9")
+    if "FMNIST_CACHE_DIR" not in os.environ:
+        monkeypatch.setenv("FMNIST_CACHE_DIR", str(session_cache))
+
+
 @pytest.fixture
 def isolated_env(monkeypatch, tmp_path: Path) -> Path:
     """No data dir, an empty cache and an empty Keras home: nothing found by accident."""

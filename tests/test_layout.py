@@ -168,8 +168,10 @@ def test_every_option_in_the_readme_command_table_exists():
         for usage in re.findall(r"`(fmnist [^`]*)`", line.split(" | ")[0]):
             words = usage.split()
             command = main.commands[words[1]]
-            if len(words) > 2 and words[2] in getattr(command, "commands", {}):
-                command = command.commands[words[2]]
+            for word in words[2:]:  # down through the groups: fmnist data photos download
+                if word not in getattr(command, "commands", {}):
+                    break
+                command = command.commands[word]
             options = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
             for option in re.findall(r"--[a-z][a-z-]*", usage):
                 assert option in options, f"{usage}: {option} is not an option of the command"

@@ -67,6 +67,61 @@ def data_info(data_dir: Path | None, source: str, as_json: bool) -> None:
     click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
 
 
+@data.group("photos", cls=Group)
+def photos() -> None:
+    """Fetch and check the labelled photo set (CC0 clothing photos, footwear told apart)."""
+
+
+@photos.command("download")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to put the set (default: the per-user cache); its train/ and validation/ "
+    "folders are laid out as photos-train.",
+)
+@click.option(
+    "--url",
+    help="A mirror's base URL, serving BASE/<commit>/<split>/<folder>/<file> (default: "
+    "$FMNIST_PHOTOS_URL, else GitHub's raw files).",
+)
+@click.option(
+    "--split",
+    "splits",
+    type=click.Choice(["train", "validation"]),
+    multiple=True,
+    help="Only this split (repeatable; default: both). train is learned, validation measured.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def photos_download(out: Path | None, url: str | None, splits: tuple, quiet: bool) -> None:
+    """Download the photo set, every file checked against its git blob id; a download that
+    stopped resumes where it was."""
+    from fmnist.data.photo_download import SPLITS, download_photos
+
+    chosen = splits or SPLITS
+    root = download_photos(out, chosen, url, progress=not quiet)
+    click.echo(
+        f"The photo set is in {root} ({', '.join(chosen)}; every file verified): learn it "
+        f"with fmnist run, or point FMNIST_PHOTOS_DIR at {root / 'train'}"
+    )
+
+
+@photos.command("verify")
+@click.argument(
+    "folder", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False
+)
+def photos_verify(folder: Path | None) -> None:
+    """Check a downloaded photo set (default: the cache's) file by file."""
+    from fmnist.data.photo_download import SPLITS, photo_set_dir, verify_photos
+
+    root = folder or photo_set_dir()
+    problems = verify_photos(root, [s for s in SPLITS if (root / s).is_dir()] or SPLITS)
+    if problems:
+        for line in problems[:10]:
+            click.echo(line)
+        raise FmnistError(f"{root}: {len(problems)} photos missing or not the published ones")
+    click.echo(f"{root}: every photo is the published one")
+
+
 @click.command("explore")
 @data_dir_option
 @output_option("--out", "explore", "Folder for the statistics (JSON) and the figures.", folder=True)
