@@ -1,16 +1,18 @@
-"""Prediction on people's photos: top-1 and top-3 per folder and overall, and the unsure
-rates, for a folder laid out like photos-dev (folder names as its README maps them).
+"""Prediction on people's photos: top-1 and top-3 per folder and overall, the unsure rates,
+how often a sure answer is right, and the risk-coverage curve, for a folder laid out like
+photos-dev (each folder's classes as its classes.toml maps them).
 
-    python bench/photos.py --model runs/<run>                       # ../shared/photos-dev
+    python bench/photos.py --model runs/<run>        # ../shared/photos-dev, else the cache's
     python bench/photos.py --model runs/<run> --photos DIR --threshold 0.6
     python bench/photos.py --model runs/<run> --no-segment          # Zalando's steps alone
     python bench/photos.py --model runs/<run> --photos ../shared/photos-train --grabcut-size 80
 
-"shoes" counts any of Sandal, Sneaker, Ankle boot; hat, shorts and skirt are out of class
-(the folder's classes.toml, or --classes, says otherwise for other folders).
-The share flagged "not sure" uses the model's own threshold (fmnist.photos.unsure), or
---threshold. The photos go through `fmnist predict`'s steps (the garment found first). Writes
-bench/results/photos.json. Photos are for measuring only: nothing here trains on them.
+Footwear is scored exactly where a folder names one kind (sneaker, sandal, ankle-boot);
+"shoes" counts any of Sandal, Sneaker, Ankle boot; hat, shorts and skirt are out of class,
+right only when "not sure". The share flagged "not sure" uses the model's own threshold
+(fmnist.photos.unsure), or --threshold. The photos go through `fmnist predict`'s steps (the
+garment found first). Writes bench/results/photos.json. Photos are for measuring only:
+nothing here trains on them.
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ from fmnist.photos.scoring import score_folders  # noqa: E402
 from fmnist.predict import Predictor  # noqa: E402
 from fmnist.run_folder import resolve_model_path  # noqa: E402
 
-DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos-dev"
+SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos-dev"
+
+
+def default_photos() -> Path:
+    """../shared/photos-dev beside the checkout, else the downloaded set's validation split."""
+    from fmnist.data.photo_download import photo_set_dir
+
+    return SHARED_PHOTOS if SHARED_PHOTOS.is_dir() else photo_set_dir() / "validation"
 
 
 def read_folders(root: Path, classes: Path | None) -> tuple[dict[str, list[Path]], dict]:
@@ -50,7 +59,7 @@ def read_folders(root: Path, classes: Path | None) -> tuple[dict[str, list[Path]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="A model file or a run folder.")
-    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="Photo folders.")
+    parser.add_argument("--photos", type=Path, default=None, help="Photo folders.")
     parser.add_argument(
         "--threshold", type=float, help="Top probability below: not sure (default: the model's)."
     )
@@ -75,6 +84,7 @@ def main() -> None:
     predictor = Predictor.load(path)
     threshold = args.threshold if args.threshold is not None else predictor.unsure_below
     probabilities, seconds, count, fallbacks, plain = {}, 0.0, 0, 0, 0
+    args.photos = args.photos or default_photos()
     folders, mapping = read_folders(args.photos, args.classes)
     for name, files in folders.items():
         started = time.perf_counter()
@@ -85,21 +95,13 @@ def main() -> None:
         plain += sum(s.segmentation == PLAIN for s in steps)
         probabilities[name] = predictor.probabilities(np.stack([s.pixels for s in steps]))
     score = score_folders(probabilities, threshold, mapping)
-    print(f"{'folder':<11} {'photos':>6} {'top-1':>7} {'top-3':>7} {'unsure':>7}  most answered")
-    for name, s in score["folders"].items():
-        top1 = f"{100 * s['top1'] / s['photos']:.0f}%" if "top1" in s else "-"
-        top3 = f"{100 * s['top3'] / s['photos']:.0f}%" if "top3" in s else "-"
-        unsure = "-" if s["unsure"] is None else f"{100 * s['unsure'] / s['photos']:.0f}%"
-        answers = ", ".join(
-            f"{k} {v}" for k, v in sorted(s.get("answers", {}).items(), key=lambda x: -x[1])[:3]
-        )
-        print(f"{name:<11} {s['photos']:>6} {top1:>7} {top3:>7} {unsure:>7}  {answers}")
+    print_folders(score)
     o = score["overall"]
     print(
         f"\noverall ({o['in_class_photos']} photos with a class): top-1 {100 * o['top1']:.1f}%, "
         f"top-3 {100 * o['top3']:.1f}% (top-1 without longsleeve "
-        f"{100 * o['top1_without_approximate']:.1f}%); preprocessing "
-        f"{1000 * seconds / count:.1f} ms a photo"
+        f"{100 * o['top1_without_approximate']:.1f}%); weakest folder {o['weakest_folder']}; "
+        f"preprocessing {1000 * seconds / count:.1f} ms a photo"
     )
     if not args.no_segment:
         print(
@@ -107,10 +109,16 @@ def main() -> None:
             f"found (trimmed instead): {fallbacks}"
         )
     if threshold is not None:
+        sure = o["sure_accuracy"]
         print(
             f"not sure below {threshold:.3f}: {100 * o['out_of_class_flagged']:.0f}% of "
-            f"out-of-class photos flagged, {100 * o['in_class_flagged']:.0f}% of in-class ones"
+            f"out-of-class photos flagged, {100 * o['in_class_flagged']:.0f}% of in-class ones; "
+            + ("no answer is sure" if sure is None else f"sure answers right {100 * sure:.1f}%")
         )
+    print("\nrisk-coverage (in-class photos, surest first):")
+    for coverage, accuracy, confidence in score["risk_coverage"]:
+        print(f"  {100 * coverage:5.0f}% answered: {100 * accuracy:5.1f}% right "
+              f"(top probability >= {confidence:.3f})")  # fmt: skip
     write_result(
         "photos",
         {
@@ -124,6 +132,22 @@ def main() -> None:
             **score,
         },
     )
+
+
+def print_folders(score: dict) -> None:
+    print(
+        f"{'folder':<11} {'photos':>6} {'top-1':>7} {'top-3':>7} {'unsure':>7} "
+        f"{'sure right':>10}  most answered"
+    )
+    for name, s in score["folders"].items():
+        top1 = f"{100 * s['top1'] / s['photos']:.0f}%" if "top1" in s else "-"
+        top3 = f"{100 * s['top3'] / s['photos']:.0f}%" if "top3" in s else "-"
+        unsure = "-" if s["unsure"] is None else f"{100 * s['unsure'] / s['photos']:.0f}%"
+        sure = f"{s['sure_right']}/{s['sure']}" if s.get("sure") is not None else "-"
+        answers = ", ".join(
+            f"{k} {v}" for k, v in sorted(s.get("answers", {}).items(), key=lambda x: -x[1])[:3]
+        )
+        print(f"{name:<11} {s['photos']:>6} {top1:>7} {top3:>7} {unsure:>7} {sure:>10}  {answers}")
 
 
 if __name__ == "__main__":

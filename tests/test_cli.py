@@ -412,5 +412,5 @@ def test_train_and_run_take_the_same_training_options():
 
     shared = {"--model", "--epochs", "--batch-size", "--lr", "--precision", "--seed", "--config"}
     assert shared <= options("train") and shared <= options("run")
-    assert options("run") - options("train") == {"--formats"}
+    assert options("run") - options("train") == {"--formats", "--no-photos"}
     assert options("train") - options("run") == {"--resume"}

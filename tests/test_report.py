@@ -78,6 +78,10 @@ def test_pipeline_writes_every_artifact(pipeline_run):
     stages = [v for k, v in timings.items() if k != "total"]
     assert "report" in timings and timings["total"] >= sum(stages) - 0.01 * len(stages)
     assert "test accuracy" in output and "Report: " in output
+    # no photo set here, none in the cache, a mirror that refuses: one line says so, no photos
+    (line,) = [x for x in output.splitlines() if x.startswith("[photos]")]
+    assert "not taught photos: cannot reach" in line and "fmnist data photos download" in line
+    assert not (run_dir / "photos.json").exists()
     trained_in = json.loads((run_dir / "metrics.json").read_text())["trained_in"]
     assert trained_in in ("float32", "bfloat16") and f"images/s in {trained_in})" in output
 

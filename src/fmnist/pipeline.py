@@ -9,6 +9,7 @@ RUN_DIR` can rebuild the report from the folder alone.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from fmnist.artifacts import convert, verify_models
 from fmnist.data.dataset import Dataset, load_dataset, locate
 from fmnist.data.download import download, verify_folder
 from fmnist.data.explore import write_exploration
+from fmnist.data.photo_download import PhotoDownloadError, find_photos
 from fmnist.errors import DataError, FmnistError
 from fmnist.evaluation.evaluate import evaluate_run
 from fmnist.machine import describe_machine
@@ -82,8 +84,31 @@ def sample_predictions(run: RunFolder, data: Dataset, seed: int) -> list[dict]:
     return [a.to_dict(predictor.class_names) for a in answers]
 
 
-def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -> Path:
-    """Every stage, in order, into one run folder; returns it."""
+def photos_to_learn(config: TrainConfig, wanted: bool = True, echo: Callable = print):
+    """The config with the labelled photos the run learns: `--photos` as given; else, when
+    `wanted`, the photo set found ($FMNIST_PHOTOS_DIR, the cache) or downloaded
+    (`fmnist.data.photo_download`). Where none can be had, one line says so and the run
+    goes on with Fashion-MNIST alone."""
+    if not wanted:
+        return dataclasses.replace(config, photos=None)
+    if config.photos:
+        return config
+    try:
+        folder = find_photos()
+    except PhotoDownloadError as error:
+        echo(
+            f"[photos] not taught photos: {error}. Its model answers people's photos "
+            "less well; fmnist data photos download fetches them (--no-photos: skip this)"
+        )
+        return config
+    return dataclasses.replace(config, photos=str(folder))
+
+
+def run_pipeline(
+    config: TrainConfig, formats=FORMATS, echo: Callable = print, photos: bool = True
+) -> Path:
+    """Every stage, in order, into one run folder; returns it. With `photos`, the run
+    learns the photo set too where none is named (`photos_to_learn`)."""
     formats = check_formats(formats)  # before minutes of training, not after
     started, timings = time.perf_counter(), {}
 
@@ -95,7 +120,8 @@ def run_pipeline(config: TrainConfig, formats=FORMATS, echo: Callable = print) -
     t = time.perf_counter()
     folder, checks = data_checks(config)
     data = load_dataset("folder", folder)
-    t = stage("data", t)
+    config = photos_to_learn(config, photos, echo)
+    t = stage("data", t, f"; photos to learn: {config.photos}" if config.photos else "")
     run = RunFolder(create_run_dir(config))
     current = "explore"
     try:

@@ -310,3 +310,21 @@ def explanation_figure(
     if reading:
         figure.text(0.5, -0.02, f"Why: {reading}.", ha="center", va="top", fontsize=10)
     return figure
+
+
+def risk_coverage_figure(points: list, threshold_coverage: float | None = None) -> Figure:
+    """Accuracy of the surest answers against the share of photos answered (risk-coverage),
+    with where the model's own "not sure" threshold cuts."""
+    figure, axis = new_figure(figsize=(4.8, 3.2), layout="constrained")
+    coverage = [100 * c for c, _, _ in points]
+    accuracy = [100 * a for _, a, _ in points]
+    axis.plot(coverage, accuracy, marker="o", color=RIGHT_COLOR)
+    if threshold_coverage is not None:
+        axis.axvline(100 * threshold_coverage, color=UNSURE_COLOR, linestyle="--",
+                     label="its \"not sure\" threshold")  # fmt: skip
+        axis.legend(loc="lower left", fontsize=9)
+    axis.invert_xaxis()
+    axis.set_xlabel("in-class photos answered as sure (%)")
+    axis.set_ylabel("of those, right (%)")
+    axis.grid(alpha=0.3)
+    return figure

@@ -193,6 +193,7 @@ class RunFolder:
     plots = property(lambda self: self.path / "plots")
     curves_path = property(lambda self: self.path / "plots" / "training_curves.png")
     photos_figure = property(lambda self: self.path / "plots" / "photos_held_out.png")
+    photos_curve = property(lambda self: self.path / "plots" / "photos_risk_coverage.png")
     checkpoints = property(lambda self: self.path / "checkpoints")
     explore = property(lambda self: self.path / "explore")
     predictions = property(lambda self: self.path / "predictions")

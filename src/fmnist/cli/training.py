@@ -58,15 +58,23 @@ def print_run_summary(run_dir: Path) -> None:
     show_default=True,
     help="Model files to save and verify: any of keras, h5, pkl.",
 )
+@click.option(
+    "--no-photos",
+    is_flag=True,
+    help="Fashion-MNIST alone: do not learn the photo set (learned by default where "
+    "--photos, $FMNIST_PHOTOS_DIR or the cache has it, or it can be downloaded).",
+)
 @uses_tensorflow
-def run(config_file, formats, data_dir, **flags) -> None:
-    """The whole workflow: verify the data, explore it, train, evaluate, save and verify the
-    model files, predict samples, write the HTML report."""
+def run(config_file, formats, no_photos, data_dir, **flags) -> None:
+    """The whole workflow: verify the data, explore it, train, learn the labelled photo
+    set, evaluate, save and verify the model files, predict samples, write the HTML report."""
     from fmnist.pipeline import format_pipeline_summary, run_pipeline
 
+    if no_photos and flags.get("photos"):
+        raise click.UsageError("--photos DIR and --no-photos contradict each other; give one")
     config = resolve_training_flags(config_file, data_dir, **flags)
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
-    run_dir = run_pipeline(config, chosen, echo=click.echo)
+    run_dir = run_pipeline(config, chosen, echo=click.echo, photos=not no_photos)
     print_run_summary(run_dir)
     click.echo(format_pipeline_summary(run_dir))
 

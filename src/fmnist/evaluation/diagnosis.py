@@ -255,12 +255,20 @@ def check_photos(photos: dict, test: dict) -> dict:
     after = photos["held_out_scores"]["after"]
     overall, folders = after["overall"], after["folders"]
     rates = {n: s["top1"] / s["photos"] for n, s in folders.items() if s.get("top1") is not None}
+    if not rates:  # every held-out photo is out of class: nothing to score top-1 on
+        return finding("photos", "ok", "No held-out photo has a class to score.", "")
     weakest = min(rates, key=rates.get)
+    sure = overall.get("sure_accuracy")
     evidence = (
         f"held-out photos top-1 {pct(overall['top1'])} (top-3 {pct(overall['top3'])}), "
-        f"weakest folder {weakest} {pct(rates[weakest])}; not sure flags "
-        f"{pct(overall['out_of_class_flagged'])} of out-of-class photos, "
-        f"{pct(overall['in_class_flagged'])} of in-class ones"
+        f"weakest folder {weakest} {pct(rates[weakest])}; "
+        + (f"sure answers right {pct(sure)}; " if sure is not None else "")
+        + f"not sure flags {pct(overall.get('in_class_flagged'))} of in-class photos"
+        + (
+            f", {pct(overall['out_of_class_flagged'])} of out-of-class ones"
+            if overall.get("out_of_class_flagged") is not None
+            else ""
+        )
     )
     accuracy = test.get("accuracy")
     if accuracy is not None and overall["top1"] < accuracy - RULES["photo_lag"]:

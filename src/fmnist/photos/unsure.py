@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 RIGHT_AT_MOST = 0.5  # the lowest answers, together, are right at most this often
+SURE_RIGHT = 0.95  # a photo-ready model's sure answers are right this often (held-out photos)
 BLANK_RANGE = 16  # grey levels: an input whose pixels span less shows nothing to answer
 
 
@@ -63,12 +64,23 @@ def unsure_share(probabilities: np.ndarray, threshold: float) -> float:
     return float(np.mean(probabilities.max(axis=1) < threshold)) if len(probabilities) else 0.0
 
 
-def photo_threshold(probabilities: np.ndarray, in_class: np.ndarray, flagged: float) -> float:
-    """The threshold for a model that learned out-of-class photos: the highest one that flags
-    at most `flagged` of the in-class photos (held-out ones), so it flags as many
-    out-of-class photos as that allows. Chosen on photos the model did not learn from."""
-    top = np.sort(np.asarray(probabilities, dtype=np.float64)[np.asarray(in_class)].max(axis=1))
+def photo_threshold(
+    probabilities: np.ndarray, in_class: np.ndarray, right: np.ndarray, sure_right: float
+) -> float:
+    """The threshold for a model that learned photos, chosen on photos it did not learn
+    from (held-out ones): the lowest at which the in-class answers at or above it (the sure
+    ones) are right at least `sure_right` of the time, so that "sure" means right; every
+    out-of-class photo under it is flagged as well. `right`: whether each answer is one of
+    its photo's classes (ignored for out-of-class photos)."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    in_class = np.asarray(in_class, dtype=bool)
+    top = probabilities[in_class].max(axis=1)
     if len(top) == 0:
         return 0.0
-    allowed = int(np.floor(flagged * len(top)))  # answers under the threshold
-    return float(top[allowed]) if allowed < len(top) else float(np.nextafter(top[-1], np.inf))
+    order = np.argsort(-top, kind="stable")
+    right_sorted = np.asarray(right, dtype=bool)[in_class][order]
+    accuracy_of_top = np.cumsum(right_sorted) / np.arange(1, len(order) + 1)
+    enough = np.flatnonzero(accuracy_of_top >= sure_right)
+    if len(enough) == 0:  # not even its surest answer is right: nothing is sure
+        return float(np.nextafter(top.max(), np.inf))
+    return float(top[order][enough[-1]])

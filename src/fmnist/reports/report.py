@@ -252,19 +252,33 @@ def share(score: dict, key: str) -> str:
     return percent(score[key] / score["photos"]) if score.get(key) is not None else "-"
 
 
+def folder_holds(classes: list[str]) -> str:
+    """What a photo folder's photos are, in words: a class, any of several, or none."""
+    if not classes:
+        return "none of the ten (right: not sure)"
+    return classes[0] if len(classes) == 1 else "any of " + ", ".join(classes)
+
+
 def photos_context(folder: RunFolder) -> dict | None:
     """What learning photos did (the run's photo record): held-out photos per folder before
-    and after, the threshold, and the grid of their answers; None for a run without."""
+    and after, the threshold, the sure answers' accuracy, the risk-coverage curve and the
+    grid of their answers; None for a run without."""
     record = folder.read_photos()
     if not record:
         return None
     before, after = (record["held_out_scores"][k] for k in ("before", "after"))
+    holds = record.get("folders", {})
     rows = [
-        [name, score["photos"], share(before["folders"][name], "top1"), share(score, "top1"),
-         share(score, "top3"), share(score, "unsure")]
+        [name, folder_holds(holds.get(name, [])), score["photos"],
+         share(before["folders"][name], "top1"), share(score, "top1"), share(score, "top3"),
+         share(score, "unsure"), sure_share(score)]
         for name, score in after["folders"].items()
     ]  # fmt: skip
     overall = after["overall"]
+    curve = [
+        [percent(coverage), percent(accuracy), f"{confidence:.3f}"]
+        for coverage, accuracy, confidence in after.get("risk_coverage", [])
+    ]
     return {
         "source": record["photos"],
         "learned_from": record["learned_from"],
@@ -273,9 +287,17 @@ def photos_context(folder: RunFolder) -> dict | None:
         "rows": rows,
         "top1": (percent(before["overall"]["top1"]), percent(overall["top1"])),
         "top3": percent(overall["top3"]),
+        "sure": percent(overall.get("sure_accuracy")),
         "flagged": (percent(overall["out_of_class_flagged"]), percent(overall["in_class_flagged"])),
+        "curve": curve,
+        "curve_figure": picture(folder.photos_curve, "Risk-coverage of the held-out photos"),
         "grid": picture(folder.photos_figure, "Held-out photos and their answers"),
     }
+
+
+def sure_share(score: dict) -> str:
+    """Of a folder's sure answers, the share that are right ("-" where none or not scored)."""
+    return percent(score["sure_right"] / score["sure"]) if score.get("sure") else "-"
 
 
 def report_context(folder: RunFolder, diagnosis: list[dict]) -> dict:

@@ -2,24 +2,29 @@
 together, so that it answers photos well, says "not sure" for what is none of the ten
 classes, and keeps what it knew.
 
-    >>> summary = learn_photos("runs/20261129-101500-lean_cnn", PhotoLearning("photos-train"))
-    >>> summary["held_out"]["after"]["top1"], summary["unsure_below"]
+    >>> record = learn_photos("runs/20261129-101500-lean_cnn", PhotoLearning("photos-train"))
+    >>> record["held_out_scores"]["after"]["overall"]["top1"], record["unsure_below"]
 
-The method, one loss for every image (`set_loss`): each image's target is the set of classes
-it may be, as 0/1 over the ten. A Fashion-MNIST image or a photo of one class has one; a
-photo of "shoes" has three (Sandal, Sneaker, Ankle boot: the loss is the negative log of
-their summed probability, so the model is never made to pick one); a photo of none of the
-ten (a hat, shorts, a skirt) has an empty set, and its loss is the cross-entropy to the
-uniform distribution (outlier exposure, Hendrycks et al. 2019), weighted. Every batch mixes
-photos with Fashion-MNIST images (`fmnist_per_photo` of them for each photo), so the model
-does not forget. Photos are prepared exactly as `fmnist predict` prepares them
+The method, one loss for every image (`set_loss`). A photo's target is the set of classes
+it may be, as 0/1 over the ten: one class (a sneaker), several (a closed shoe that is none
+of the three kinds: the loss is the negative log of their summed probability, so the model
+is never made to pick one), or none (a hat, shorts, a skirt: the cross-entropy to the
+uniform distribution, weighted; outlier exposure, Hendrycks et al. 2019). Every pass over
+the photos mixes in `fmnist_per_photo` Fashion-MNIST training images for each photo,
+mirrored at random as the recipe trains them, whose target is their label blended with the
+run's own answer before photo learning (`distill`: learning without forgetting, Li and
+Hoiem 2016), so the model keeps what it knew of Fashion-MNIST. Folders are drawn in
+proportion to count**(1 - balance), so the few sandals and boots are seen more often than
+their share. Photos are prepared exactly as `fmnist predict` prepares them
 (`fmnist.photos.prepared`), augmented by flips, shifts and gain. A share of each folder is
-held out: the "not sure" threshold is chosen on it, and it is scored before and after.
+held out: the "not sure" threshold is chosen on it (`fmnist.photos.unsure.photo_threshold`),
+and it is scored before and after.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,16 +34,24 @@ import numpy as np
 
 from fmnist.artifacts import load_model_with_metadata, save_model
 from fmnist.data import CLASS_NAMES, load_dataset, make_splits
-from fmnist.data.photo_sets import find_photo_set, split_photo_set
+from fmnist.data.photo_sets import PhotoSet, find_photo_set, split_photo_set
 from fmnist.errors import FmnistError
 from fmnist.photos.prepared import prepare_photos
 from fmnist.photos.scoring import score_folders
-from fmnist.photos.unsure import photo_threshold, verdict
-from fmnist.plots import RIGHT_COLOR, WRONG_COLOR, image_grid, save_figure
+from fmnist.photos.unsure import SURE_RIGHT, photo_threshold, verdict
+from fmnist.plots import (
+    RIGHT_COLOR,
+    WRONG_COLOR,
+    image_grid,
+    risk_coverage_figure,
+    save_figure,
+)
 from fmnist.run_folder import RunFolder, write_json
-from fmnist.training.augment import augment
+from fmnist.training.augment import augment, random_flip
 from fmnist.training.config import make_config
 from fmnist.training.models import answer_probabilities, forward_function
+
+CLASSES = len(CLASS_NAMES)
 
 
 @dataclass(frozen=True)
@@ -46,79 +59,150 @@ class PhotoLearning:
     photos: str  # a folder of labelled photo folders (photos-train's layout)
     classes: str | None = None  # its class mapping (TOML); default: its classes.toml, or ours
     # Chosen on photos-train's held-out share and Fashion-MNIST's validation split
-    # (docs/models-and-predictions.md): 80 passes at 4e-3 gave held-out top-1 83.5% and
-    # validation 93.8%; 40 at 2e-3 80.8% and 93.7%, 80 at 2e-3 81.8% and 94.0%, 80 at 6e-3
-    # 81.0% and 93.6%; 2 Fashion-MNIST images per photo instead of 4 forgot more.
-    epochs: int = 80  # passes over the photos kept for learning
+    # (docs/models-and-predictions.md, "How photo learning was chosen").
+    epochs: int = 40  # passes over the photos kept for learning
     learning_rate: float = 4e-3  # Adam's peak, with a cosine decay; the run learned at 5e-3
     batch_size: int = 128  # images a step, photos and Fashion-MNIST together
     fmnist_per_photo: int = 4  # Fashion-MNIST images mixed in for each photo: no forgetting
+    distill: float = 0.7  # a Fashion-MNIST image's target: this much the run's own answer
+    balance: float = 0.5  # folders drawn as count**(1 - balance): the rare ones more often
     outlier_weight: float = 0.5  # the out-of-class photos' loss, relative to the others
     holdout: float = 0.15  # share of each folder held out to choose the threshold on
-    in_class_flagged: float = 0.10  # at most this share of held-out in-class photos "not sure"
-    rotation: float = 0.0  # photos turned by up to this many degrees each way (12: worse)
-    scale: float = 0.0  # photos scaled by up to this share each way (0.12: worse)
+    sure_right: float = SURE_RIGHT  # the held-out sure answers are right this often
     seed: int = 0
 
 
 def set_loss(outlier_weight: float):
-    """The loss of probabilities against 0/1 targets over the classes each image may be:
-    -log(sum of the allowed classes' probabilities); for an empty set, `outlier_weight`
-    times the cross-entropy to the uniform distribution."""
+    """The loss of probabilities against targets (N, 20): the first ten say which classes an
+    image may be (0/1), the last ten are a distribution to match (a Fashion-MNIST image's).
+    With a distribution: the cross-entropy to it; else -log(sum of the allowed classes'
+    probabilities); for an empty set, `outlier_weight` times the cross-entropy to the
+    uniform distribution."""
 
     def loss(targets, probabilities):
         ops = keras.ops
         probabilities = ops.clip(ops.cast(probabilities, "float32"), 1e-7, 1.0)
         targets = ops.cast(targets, "float32")
-        allowed = ops.sum(targets * probabilities, axis=-1)
-        in_class = -ops.log(ops.clip(allowed, 1e-7, 1.0))
-        uniform = -ops.mean(ops.log(probabilities), axis=-1)
-        has_class = ops.sum(targets, axis=-1) > 0
-        return ops.where(has_class, in_class, outlier_weight * uniform)
+        allowed, soft = targets[:, :CLASSES], targets[:, CLASSES:]
+        log_p = ops.log(probabilities)
+        in_class = -ops.log(ops.clip(ops.sum(allowed * probabilities, axis=-1), 1e-7, 1.0))
+        uniform = -ops.mean(log_p, axis=-1)
+        matched = -ops.sum(soft * log_p, axis=-1)
+        has_class = ops.sum(allowed, axis=-1) > 0
+        has_soft = ops.sum(soft, axis=-1) > 0
+        return ops.where(
+            has_soft, matched, ops.where(has_class, in_class, outlier_weight * uniform)
+        )
 
     return loss
 
 
-def photo_batches(photos, photo_targets, fmnist_x, fmnist_y, settings, epoch):
-    """One epoch's images and targets: every kept photo (augmented) and `fmnist_per_photo`
-    times as many Fashion-MNIST training images, drawn afresh each epoch, shuffled."""
-    rng = np.random.default_rng([settings.seed, epoch])
-    count = settings.fmnist_per_photo * len(photos)
-    rows = rng.choice(len(fmnist_x), size=min(count, len(fmnist_x)), replace=False)
-    photos = augment_photos(photos, rng, settings.rotation, settings.scale)
-    images = np.concatenate([photos, fmnist_x[rows]])
-    targets = np.concatenate(
-        [photo_targets, np.eye(len(CLASS_NAMES), dtype=np.float32)[fmnist_y[rows]]]
-    )
-    order = rng.permutation(len(images))
-    return images[order][..., None].astype(np.float32), targets[order]
+def photo_targets(allowed: np.ndarray) -> np.ndarray:
+    """(N, 20) targets of photos: which classes each may be, no distribution."""
+    return np.concatenate([allowed, np.zeros_like(allowed)], axis=1).astype(np.float32)
 
 
-def augment_photos(pixels: np.ndarray, rng, rotation: float = 0.0, scale: float = 0.0):
-    """Flips, shifts of up to 2 pixels, a gain of 0.75-1.25, and with `rotation` and `scale`
-    a random turn and size: what varies between two phone photos of one garment after the
-    preparation steps."""
+def fmnist_targets(labels: np.ndarray, answers: np.ndarray, distill: float) -> np.ndarray:
+    """(N, 20) targets of Fashion-MNIST images: the label blended with the run's answer."""
+    soft = (1 - distill) * np.eye(CLASSES, dtype=np.float32)[labels] + distill * answers
+    return np.concatenate([np.zeros_like(soft), soft], axis=1).astype(np.float32)
+
+
+class PhotoBatches(keras.utils.PyDataset):
+    """One pass over the photos a Keras epoch: the photos (folders drawn by `balance`,
+    augmented) and `fmnist_per_photo` times as many Fashion-MNIST images drawn afresh,
+    shuffled together; the draw depends on (seed, pass) alone."""
+
+    def __init__(self, photos, allowed, folders, fmnist_x, fmnist_targets_, settings):
+        super().__init__()
+        self.photos, self.allowed, self.settings = photos, allowed, settings
+        self.fmnist_x, self.fmnist_targets = fmnist_x, fmnist_targets_
+        counts = {f: folders.count(f) for f in set(folders)}
+        weights = np.array([counts[f] ** -settings.balance for f in folders], dtype=np.float64)
+        self.weights = weights / weights.sum()
+        self.on_epoch_end(first=True)
+
+    def on_epoch_end(self, first: bool = False):
+        self.epoch = 0 if first else self.epoch + 1
+        s = self.settings
+        rng = np.random.default_rng([s.seed, self.epoch])
+        count = len(self.photos)
+        rows = rng.choice(count, size=count, p=self.weights) if s.balance else np.arange(count)
+        photos = augment_photos(self.photos[rows], rng)
+        drawn = rng.choice(len(self.fmnist_x), min(s.fmnist_per_photo * count, len(self.fmnist_x)))
+        images = np.concatenate([photos, random_flip(self.fmnist_x[drawn], rng)])
+        targets = np.concatenate([photo_targets(self.allowed[rows]), self.fmnist_targets[drawn]])
+        order = rng.permutation(len(images))
+        self.images, self.targets = images[order], targets[order]
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.images) / self.settings.batch_size)
+
+    def __getitem__(self, index: int):
+        part = slice(index * self.settings.batch_size, (index + 1) * self.settings.batch_size)
+        return self.images[part][..., None].astype(np.float32), self.targets[part]
+
+
+def augment_photos(pixels: np.ndarray, rng) -> np.ndarray:
+    """Flips, shifts of up to 2 pixels, a gain of 0.75-1.25: what varies between two phone
+    photos of one garment after the preparation steps (turns and scaling cost accuracy on
+    photos-train's held-out share)."""
     images = augment(pixels, rng, shift=2, flip=True, erasing=0.0)
-    if rotation or scale:
-        import cv2
-
-        angles = rng.uniform(-rotation, rotation, len(images))
-        sizes = rng.uniform(1 - scale, 1 + scale, len(images))
-        images = np.stack(
-            [
-                cv2.warpAffine(image, cv2.getRotationMatrix2D((13.5, 13.5), a, s), (28, 28))
-                for image, a, s in zip(images, angles, sizes, strict=True)
-            ]
-        )
     gain = rng.uniform(0.75, 1.25, size=(len(pixels), 1, 1))
     return np.clip(images.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
 
+class PassProgress(keras.callbacks.Callback):
+    """A line every tenth of the passes: how far, how long, about how long is left."""
+
+    def __init__(self, passes: int, echo):
+        super().__init__()
+        self.passes, self.echo, self.started = passes, echo, time.perf_counter()
+        self.every = max(1, passes // 10)
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if done % self.every and done != self.passes:
+            return
+        spent = time.perf_counter() - self.started
+        left = spent / done * (self.passes - done)
+        self.echo(f"[photos] pass {done}/{self.passes}, {spent:.0f} s, about {left:.0f} s left")
+
+
 def score(probabilities, folders, mapping, threshold=None) -> dict:
-    """Top-1, top-3 and not-sure rates of held-out photos, per folder and overall."""
+    """Top-1, top-3, not-sure rates, sure answers' accuracy of held-out photos, per folder
+    and overall (`fmnist.photos.scoring`)."""
     names = np.array(folders)
     by_folder = {f: probabilities[names == f] for f in sorted(set(folders))}
     return score_folders(by_folder, threshold, mapping)
+
+
+def uncompiled(model):
+    """The same network and weights with no loss attached: what a run keeps, so that plain
+    `keras.models.load_model` reloads it (the photo loss is fmnist's own function)."""
+    copy = type(model).from_config(model.get_config())  # clone_model would compile it again
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def fine_tune(model, photos: PhotoSet, rows, pixels, splits, answers, settings, echo):
+    """Fit `model` to the photos at `rows` and Fashion-MNIST (`PhotoBatches`)."""
+    folders = [photos.folder_of[i] for i in rows]
+    batches = PhotoBatches(
+        pixels[rows],
+        photos.targets()[rows],
+        folders,
+        splits.train_x,
+        fmnist_targets(splits.train_y, answers, settings.distill),
+        settings,
+    )
+    keras.utils.set_random_seed(settings.seed)
+    steps = settings.epochs * len(batches)
+    rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, steps, alpha=1e-2)
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss=set_loss(settings.outlier_weight))
+    progress = PassProgress(settings.epochs, echo)
+    model.fit(batches, epochs=settings.epochs, shuffle=False, verbose=0, callbacks=[progress])
+    return uncompiled(model)
 
 
 def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=print) -> dict:
@@ -138,25 +222,18 @@ def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=p
     data = data or load_dataset(data_dir=config.data_dir)
     splits = make_splits(data, config)
     model, info = load_model_with_metadata(run.model_path)
-    held_folders = [folders[i] for i in held]
     views = dict(flip_tta=config.tta, shift_tta=config.shift_tta)  # as the model answers
-    _, held_probabilities = answer_probabilities(forward_function(model), pixels[held], **views)
-    before = score(held_probabilities, held_folders, photo_set.folders)
-    keras.utils.set_random_seed(settings.seed)
-    steps = settings.epochs * int(
-        np.ceil(len(learn) * (1 + settings.fmnist_per_photo) / settings.batch_size)
-    )
-    rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, max(steps, 1), alpha=1e-2)
-    model.compile(optimizer=keras.optimizers.Adam(rate), loss=set_loss(settings.outlier_weight))
-    for epoch in range(settings.epochs):
-        x, y = photo_batches(
-            pixels[learn], targets[learn], splits.train_x, splits.train_y, settings, epoch
-        )
-        model.fit(x, y, batch_size=settings.batch_size, epochs=1, shuffle=False, verbose=0)
     forward = forward_function(model)
     _, held_probabilities = answer_probabilities(forward, pixels[held], **views)
-    in_class = targets[held].sum(axis=1) > 0
-    threshold = photo_threshold(held_probabilities, in_class, settings.in_class_flagged)
+    before = score(held_probabilities, [folders[i] for i in held], photo_set.folders)
+    _, answers = answer_probabilities(forward, splits.train_x, **views)
+    model = fine_tune(model, photo_set, learn, pixels, splits, answers, settings, echo)
+    forward = forward_function(model)
+    _, held_probabilities = answer_probabilities(forward, pixels[held], **views)
+    held_folders = [folders[i] for i in held]
+    right = held_right(held_probabilities, targets[held])
+    threshold = photo_threshold(held_probabilities, targets[held].sum(axis=1) > 0, right,
+                                settings.sure_right)  # fmt: skip
     after = score(held_probabilities, held_folders, photo_set.folders, threshold)
     _, val = answer_probabilities(forward, splits.val_x, **views)
     learned = {
@@ -167,16 +244,9 @@ def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=p
         "held_out": len(held),
         "settings": dataclasses.asdict(settings),
     }
-    save_model(
-        model,
-        run.model_path,
-        info.get("class_names"),
-        {
-            **{k: v for k, v in info.items() if k not in ("class_names", "input")},
-            "unsure_below": round(threshold, 6),
-            "photo_learning": learned,
-        },
-    )
+    kept = {k: v for k, v in info.items() if k not in ("class_names", "input")}
+    metadata = {**kept, "unsure_below": round(threshold, 6), "photo_learning": learned}
+    save_model(model, run.model_path, info.get("class_names"), metadata)
     record = {
         **learned,
         "unsure_below": threshold,
@@ -190,7 +260,16 @@ def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=p
     write_json(run.photos_path, record)
     grid = held_out_grid(pixels[held], held_probabilities, held_folders, photo_set, threshold)
     save_figure(grid, run.photos_figure)
+    answered = 1 - after["overall"]["in_class_flagged"]
+    save_figure(risk_coverage_figure(after["risk_coverage"], answered), run.photos_curve)
     return record
+
+
+def held_right(probabilities: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Whether each in-class photo's answer is one of the classes it may be (False for
+    out-of-class photos, which have no right class)."""
+    answers = np.asarray(probabilities).argmax(axis=1)
+    return targets[np.arange(len(answers)), answers] > 0
 
 
 def held_out_grid(pixels, probabilities, folders, photo_set, threshold, count: int = 20):
