@@ -190,6 +190,21 @@ def test_learning_photos_records_what_it_learned(tmp_path, monkeypatch):
     html = build_report(run)
     assert re.search(r"Learned from \d+ labelled photos", html) and "photos_held_out" not in html
     assert (run / "plots" / "photos_held_out.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run / "plots" / "photos_risk_coverage.png").read_bytes()[:4] == b"\x89PNG"
+    assert "sure answers right" in html and "answered as sure" in html
+    # compared with a run that learned no photos: its extra question shows, no traceback
+    plain = CliRunner().invoke(
+        main,
+        ["train", "--model", "mlp", "--epochs", "1", "--data-dir", str(training_dir),
+         "--runs-dir", str(tmp_path / "plain")],
+    )  # fmt: skip
+    assert plain.exit_code == 0, plain.output
+    (other,) = (tmp_path / "plain").iterdir()
+    from fmnist.reports.runs import comparison
+
+    questions = {q[0]: q for q in comparison(run, other)["questions"]}
+    photos_row = questions["How does it do on people's photos?"]
+    assert photos_row[3] == "unknown" and photos_row[4] == "not asked of this run"
 
 
 PLAIN_KERAS_LOAD = """

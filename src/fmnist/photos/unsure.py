@@ -13,7 +13,11 @@ different models; this one means the same for each. NumPy only.
 
 What it does and does not catch, measured on photos-dev (docs/models-and-predictions.md):
 it flags the model's own doubt, not the strangeness of a photo. A skirt that looks like a
-dress to the model is answered as confidently as a dress.
+dress to a model that never saw one is answered as confidently as a dress.
+
+A model that learned photos (out-of-class ones among them) has its threshold chosen on
+held-out photos instead, so that "sure" means right (`photo_threshold`): the lowest top
+probability at which the sure answers are right SURE_RIGHT of the time.
 """
 
 from __future__ import annotations

@@ -164,11 +164,13 @@ def config_changes(first: Path | str, second: Path | str) -> list[list]:
 def comparison(first: Path | str, second: Path | str) -> dict:
     """Both runs' rows, diagnoses and what changed between their configs."""
     rows = [run_row(first), run_row(second)]
-    findings = [diagnose(first), diagnose(second)]
-    questions = [
-        [a["question"], a["verdict"], a["answer"], b["verdict"], b["answer"]]
-        for a, b in zip(*findings, strict=True)
-    ]
+    by_key = [{f["key"]: f for f in diagnose(run)} for run in (first, second)]
+    absent = {"question": "", "verdict": "unknown", "answer": "not asked of this run"}
+    questions = []
+    for key in dict.fromkeys([*by_key[0], *by_key[1]]):  # one run may answer more (photos)
+        a, b = (found.get(key, absent) for found in by_key)
+        question = a["question"] or b["question"]
+        questions.append([question, a["verdict"], a["answer"], b["verdict"], b["answer"]])
     return {"runs": rows, "changes": config_changes(first, second), "questions": questions}
 
 
