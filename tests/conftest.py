@@ -95,15 +95,17 @@ def session_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fmnist-cache")
 
 
-@pytest.fixture(autouse=True)
-def no_photo_set_by_accident(monkeypatch, session_cache):
+@pytest.fixture(scope="session", autouse=True)
+def no_photo_set_by_accident(session_cache):
     """A test learns photos only where it names them: no $FMNIST_PHOTOS_DIR, a cache of the
     session's own (no photo set downloaded before), and a mirror that refuses at once, so
-    nothing reaches the network."""
-    monkeypatch.delenv("FMNIST_PHOTOS_DIR", raising=False)
-    monkeypatch.setenv("FMNIST_PHOTOS_URL", "http://127.0.0.1:9")
-    if "FMNIST_CACHE_DIR" not in os.environ:
-        monkeypatch.setenv("FMNIST_CACHE_DIR", str(session_cache))
+    nothing reaches the network. For the whole session, module fixtures included."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("FMNIST_PHOTOS_DIR", raising=False)
+        patch.setenv("FMNIST_PHOTOS_URL", "http://127.0.0.1:9")
+        if "FMNIST_CACHE_DIR" not in os.environ:
+            patch.setenv("FMNIST_CACHE_DIR", str(session_cache))
+        yield
 
 
 @pytest.fixture

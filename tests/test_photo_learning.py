@@ -253,3 +253,27 @@ def test_every_saved_format_of_a_photo_ready_run_loads_in_plain_keras(tmp_path, 
     )
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert "loaded 3" in loaded.stdout
+
+
+@pytest.mark.slow
+def test_the_real_photo_set_is_learned_with_footwear_exact(
+    photos_train_dir, real_data_dir, tmp_path
+):
+    """photos-train as `fmnist run` finds it: footwear kinds learned as one class each,
+    closed shoes as a set, out-of-class folders as none; one pass, on a small model."""
+    from fmnist.training.config import resolve_config
+    from fmnist.training.photo_learning import PhotoLearning, learn_photos
+    from fmnist.training.train import train
+
+    config = resolve_config(
+        None, model="mlp", epochs=1, data_dir=str(real_data_dir), runs_dir=str(tmp_path)
+    )
+    run = train(config)
+    record = learn_photos(run, PhotoLearning(str(photos_train_dir), epochs=1), echo=lambda *a: None)
+    assert record["learned_from"] + record["held_out"] == 3068
+    assert record["folders"]["sneaker"] == ["Sneaker"] and record["folders"]["hat"] == []
+    assert record["folders"]["shoes"] == ["Sandal", "Sneaker", "Ankle boot"]
+    after = record["held_out_scores"]["after"]
+    sneakers = after["folders"]["sneaker"]
+    assert sneakers["photos"] == 9 and "top1" in sneakers  # scored exactly, as one class
+    assert after["overall"]["top1"] > record["held_out_scores"]["before"]["overall"]["top1"]
