@@ -35,10 +35,10 @@ import numpy as np  # noqa: E402
 from common import data_dir, write_result  # noqa: E402
 from fmnist.artifacts import load_model  # noqa: E402
 from fmnist.data.dataset import load_dataset  # noqa: E402
+from fmnist.inference.answers import answer_probabilities, forward_function  # noqa: E402
 from fmnist.machine import flags_line  # noqa: E402
 from fmnist.run_folder import RunFolder  # noqa: E402
 from fmnist.training.config import PRECISIONS, resolve_config  # noqa: E402
-from fmnist.training.models import answer_probabilities, forward_function  # noqa: E402
 from fmnist.training.train import train  # noqa: E402
 
 RECIPE = "best_cnn"
@@ -64,10 +64,11 @@ VARIANTS = {
     "BN bias rate x64": ("airbench's 64 times faster BN biases", {}, {"bias_scale": 64.0}),
 }  # fmt: skip
 # Rows that change only how the recipe's models answer (the recipe averages each answer over
-# the image, its four one-pixel shifts and the mirror images of all five): (what, flips, shifts)
+# the image, its four one-pixel shifts and the mirror images of all five: `tta` 2):
+# (what, the test-time augmentation level)
 ANSWER_VARIANTS = {
-    "flip TTA only": ("the image and its mirror image averaged, no shifts", True, False),
-    "no TTA": ("answers from the image alone", False, False),
+    "flip TTA only": ("the image and its mirror image averaged, no shifts", 1),
+    "no TTA": ("answers from the image alone", 0),
 }
 
 
@@ -79,10 +80,10 @@ def subset(data, count: int, seed: int = 0):
     return replace(data, train_images=data.train_images[rows], train_labels=data.train_labels[rows])
 
 
-def accuracy(model, images, labels, flips: bool, shifts: bool) -> float:
-    """Test accuracy with the answers averaged over the views asked for, as fmnist answers
-    (`answer_probabilities`)."""
-    _, answers = answer_probabilities(forward_function(model), images, flips, shift_tta=shifts)
+def accuracy(model, images, labels, tta: int) -> float:
+    """Test accuracy with the answers averaged over the views of level `tta`, as fmnist
+    answers (`answer_probabilities`)."""
+    _, answers = answer_probabilities(forward_function(model), images, tta)
     return float(np.mean(answers.argmax(1) == labels))
 
 
@@ -91,9 +92,9 @@ class TestCurve(keras.callbacks.Callback):
     trained so far, measured off the clock: what the recipe reaches at 15 minutes of a
     longer schedule. The seconds are the epochs' own, as the run folder counts them."""
 
-    def __init__(self, images, labels, every: int, flips: bool):
+    def __init__(self, images, labels, every: int, tta: int):
         super().__init__()
-        self.x, self.y, self.every, self.flips = images, labels, every, flips
+        self.x, self.y, self.every, self.tta = images, labels, every, min(tta, 1)
         self.trained, self.points = 0.0, []
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -102,7 +103,7 @@ class TestCurve(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.trained += time.perf_counter() - self.started
         if self.every and (epoch + 1) % self.every == 0:
-            test = accuracy(self.model, self.x, self.y, self.flips, False)
+            test = accuracy(self.model, self.x, self.y, self.tta)
             self.points.append((epoch + 1, round(self.trained, 1), round(test, 4)))
             print(f"  test after {epoch + 1} epochs, {self.trained:.0f} s: {test:.4f}", flush=True)
 
@@ -129,14 +130,14 @@ def train_row(name: str, data, args, seed: int, runs: str) -> dict:
         "seconds": metrics["wall_time_s"],
         "wall_s": round(time.perf_counter() - started, 1),
         "val_accuracy": round(max(history["val_accuracy"]), 4),
-        "test_accuracy": round(accuracy(model, x, y, config.tta, config.shift_tta), 4),
-        "test_accuracy_without_tta": round(accuracy(model, x, y, False, False), 4),
+        "test_accuracy": round(accuracy(model, x, y, config.tta), 4),
+        "test_accuracy_without_tta": round(accuracy(model, x, y, 0), 4),
         "params": metrics["params"],
         "test_curve": curve.points,  # (epochs, seconds, test accuracy)
     }
     if name == "recipe":
-        for answer, (_, flips, shifts) in ANSWER_VARIANTS.items():
-            row[answer] = round(accuracy(model, x, y, flips, shifts), 4)
+        for answer, (_, level) in ANSWER_VARIANTS.items():
+            row[answer] = round(accuracy(model, x, y, level), 4)
     return row
 
 

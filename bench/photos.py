@@ -10,7 +10,7 @@ photos-dev (each folder's classes as its classes.toml maps them).
 Footwear is scored exactly where a folder names one kind (sneaker, sandal, ankle-boot);
 "shoes" counts any of Sandal, Sneaker, Ankle boot; hat, shorts and skirt are out of class,
 right only when "not sure". The share flagged "not sure" uses the model's own threshold
-(fmnist.photos.unsure), or --threshold. The photos go through `fmnist predict`'s steps (the
+(fmnist.inference.unsure), or --threshold. The photos go through `fmnist predict`'s steps (the
 garment found first). Writes bench/results/photos.json. Photos are for measuring only:
 nothing here trains on them.
 """

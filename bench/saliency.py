@@ -23,10 +23,10 @@ import numpy as np
 from common import data_dir, write_result
 from fmnist.artifacts import load_model
 from fmnist.data import load_dataset
+from fmnist.inference.answers import as_model_input
 from fmnist.machine import flags_line
 from fmnist.predict.saliency import GARMENT_LEVEL, mass_on_garment, saliency_map
 from fmnist.run_folder import resolve_model_path
-from fmnist.training.models import as_model_input
 
 
 def scaled(heat: np.ndarray) -> np.ndarray:

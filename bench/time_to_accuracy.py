@@ -33,9 +33,10 @@ import numpy as np  # noqa: E402
 
 from common import data_dir, write_result  # noqa: E402
 from fmnist.data.dataset import load_dataset  # noqa: E402
+from fmnist.inference.answers import predict_probabilities  # noqa: E402
 from fmnist.machine import flags_line  # noqa: E402
 from fmnist.training.config import PRECISIONS, resolve_config  # noqa: E402
-from fmnist.training.models import DEFAULT_MODEL, FAST_MODEL, predict_probabilities  # noqa: E402
+from fmnist.training.models import DEFAULT_MODEL, FAST_MODEL  # noqa: E402
 from fmnist.training.train import train  # noqa: E402
 
 DEFAULT_TARGET = 0.93  # the default recipe's accuracy target (issue: >= 93.0% test)
@@ -78,7 +79,7 @@ class TestAccuracyClock(keras.callbacks.Callback):
     """Training time (measuring excluded) and test accuracy every `every` steps and at the
     end of each epoch; stops training at `target` or after `limit_s` of training."""
 
-    def __init__(self, images, labels, every: int, target: float, limit_s: float, tta: bool):
+    def __init__(self, images, labels, every: int, target: float, limit_s: float, tta: int):
         super().__init__()
         self.x, self.y, self.tta = images, labels, tta
         self.every, self.target, self.limit = every, target, limit_s

@@ -49,6 +49,7 @@ def held_out_logits(run: RunFolder):
     import keras
 
     from fmnist.artifacts import load_model_with_metadata
+    from fmnist.inference.answers import answer_views, tta_level
 
     record = run.read_photos()
     settings = record["settings"]
@@ -59,7 +60,7 @@ def held_out_logits(run: RunFolder):
     head = model.get_layer("probabilities")
     features = keras.Model(model.inputs, head.input)
     weights, bias = head.get_weights()
-    views = [pixels, pixels[:, :, ::-1]] if info.get("flip_tta") else [pixels]
+    views = answer_views(pixels, tta_level(info))  # as the model answers
     logits = np.mean([features.predict(v, verbose=0) @ weights + bias for v in views], axis=0)
     return logits, photo_set.targets()[held], record["unsure_below"]
 

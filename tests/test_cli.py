@@ -215,7 +215,7 @@ def test_evaluate_leaves_the_run_record_alone(tiny_run, training_dir):
     result = invoke("evaluate", tiny_run, "--json", "--split", "val")
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output)
-    assert metrics["images"] == 20 and metrics["tta"] is False  # the run's own split
+    assert metrics["images"] == 20 and metrics["tta"] == 0  # the run's own split
     after = snapshot(tiny_run)
     own = tiny_run / "evaluations" / "val-plain"
     assert {p: b for p, b in after.items() if own not in p.parents} == before  # byte for byte
@@ -246,7 +246,7 @@ def test_evaluate_uses_the_runs_own_tta(tmp_path, training_dir):
     assert "without)" in result.output  # the plain accuracy stands beside
     assert (run_dir / "evaluations" / "test-tta" / "metrics.json").is_file()
     plain = json.loads(invoke("evaluate", run_dir, "--no-tta", "--json").output)
-    assert plain["tta"] is False and "accuracy_without_tta" not in plain
+    assert plain["tta"] == 0 and "accuracy_without_tta" not in plain
 
 
 def test_evaluate_a_folder_of_runs_names_one(tiny_run):

@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 
 from fmnist.errors import FmnistError
-from fmnist.training.models import (
-    as_model_input,
-    create_model,
-    describe_models,
-    list_models,
-    predict_probabilities,
-)
+from fmnist.inference.answers import as_model_input, predict_probabilities
+from fmnist.training.models import create_model, describe_models, list_models
 
 
 @pytest.mark.parametrize("name", list_models())

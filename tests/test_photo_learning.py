@@ -15,8 +15,8 @@ from fmnist.data.photo_sets import (
     load_mapping,
     split_photo_set,
 )
+from fmnist.inference.unsure import photo_threshold
 from fmnist.photos.prepared import cache_key, prepare_photos
-from fmnist.photos.unsure import photo_threshold
 from fmnist.training.photo_learning import fmnist_targets, photo_targets, set_loss
 
 SHOES = [CLASS_NAMES.index(n) for n in ("Sandal", "Sneaker", "Ankle boot")]

@@ -204,7 +204,7 @@ def test_flip_tta_averages_each_answer_with_its_mirror_image():
     images = np.random.default_rng(0).integers(0, 256, (5, 28, 28)).astype(np.float32)
     plain = model.predict(images[..., None], verbose=0)
     mirrored = model.predict(images[:, :, ::-1, None], verbose=0)
-    both = Predictor(model, flip_tta=True).probabilities(images)
+    both = Predictor(model, tta=1).probabilities(images)
     np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(Predictor(model).probabilities(images), plain, rtol=1e-4, atol=1e-6)
 
@@ -229,21 +229,29 @@ def test_shift_tta_averages_ten_views_in_batches_of_any_size(tmp_path):
         views.append(moved)
     views += [v[:, :, ::-1] for v in views]
     expected = np.mean([model.predict(v[..., None], verbose=0) for v in views], axis=0)
-    predictor = Predictor(model, flip_tta=True, shift_tta=True)
+    predictor = Predictor(model, tta=2)
     for batch_size in (1, 3, 1024):
         got = predictor.probabilities(images, batch_size=batch_size)
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
-    path = save_model(model, tmp_path / "m.keras", None, {"flip_tta": True, "shift_tta": True})
+    path = save_model(model, tmp_path / "m.keras", None, {"tta": 2})
     loaded = Predictor.load(path)
-    assert loaded.shift_tta and loaded.flip_tta
+    assert loaded.tta == 2
     np.testing.assert_allclose(loaded.probabilities(images), expected, rtol=1e-4, atol=1e-6)
+    # a file saved before levels carried two switches: read as the level they meant
+    older = save_model(model, tmp_path / "old.keras", None, {"flip_tta": True, "shift_tta": True})
+    assert Predictor.load(older).tta == 2
 
 
-def test_shift_tta_without_flip_tta_is_refused_in_a_config():
+def test_tta_is_one_level_and_older_configs_read_as_the_level_they_meant():
     from fmnist.training.config import ConfigError, make_config
 
+    assert make_config({"tta": 2}).tta == 2
+    assert make_config({"tta": True, "shift_tta": True}).tta == 2  # a run folder of before
+    assert make_config({"tta": True}).tta == 1 and make_config({"tta": False}).tta == 0
     with pytest.raises(ConfigError, match="shift_tta: .* set tta too"):
         make_config({"shift_tta": True, "tta": False})
+    with pytest.raises(ConfigError, match="tta: must be at most 2"):
+        make_config({"tta": 3})
 
 
 def test_the_grid_draws_a_not_sure_answer_in_amber():

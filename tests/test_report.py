@@ -146,7 +146,7 @@ def test_report_confusion_table_counts_match_scikit_learn(pipeline_run):
 
     from fmnist.artifacts import load_model
     from fmnist.data.dataset import load_dataset
-    from fmnist.training.models import as_model_input, predict_probabilities
+    from fmnist.inference.answers import as_model_input, predict_probabilities
 
     run_dir, _ = pipeline_run
     data_dir = json.loads((run_dir / "pipeline.json").read_text())["data"]["folder"]

@@ -62,11 +62,11 @@ def test_one_epoch_writes_a_complete_run_folder(tmp_path, tiny):
     assert metrics["epochs_run"] == 1 and "evaluation" not in metrics
     # the "not sure" threshold, chosen on the validation split, travels in the model file
     from fmnist.artifacts import read_metadata
-    from fmnist.photos.unsure import unsure_threshold
+    from fmnist.inference.unsure import unsure_threshold
     from fmnist.predict import Predictor
 
     saved = read_metadata(run_dir / "model.keras")
-    assert saved["unsure_below"] == metrics["unsure_below"] and saved["flip_tta"] is False
+    assert saved["unsure_below"] == metrics["unsure_below"] and saved["tta"] == 0
     predictor = Predictor.load(run_dir / "model.keras")
     splits = make_splits(tiny, config(tmp_path))
     expected = unsure_threshold(predictor.probabilities(splits.val_x), splits.val_y)
@@ -371,11 +371,9 @@ def test_a_run_with_shift_tta_answers_and_says_so(tmp_path, tiny):
     from fmnist.artifacts import load_model_with_metadata
     from fmnist.reports.runs import format_run_summary
 
-    run_dir = train(config(tmp_path, tta=True, shift_tta=True), tiny)
+    run_dir = train(config(tmp_path, tta=2), tiny)
     _, info = load_model_with_metadata(run_dir / "model.keras")
-    assert info["flip_tta"] and info["shift_tta"]
+    assert info["tta"] == 2
     results = evaluate_run(run_dir, tiny)
-    assert (
-        results["test"].metrics["shift_tta"] and "accuracy_without_tta" in results["test"].metrics
-    )
+    assert results["test"].metrics["tta"] == 2 and "accuracy_without_tta" in results["test"].metrics
     assert "with flip and shift TTA (" in format_run_summary(run_dir)

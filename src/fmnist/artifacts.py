@@ -158,7 +158,7 @@ def load_model_with_metadata(path: Path | str, compile: bool = False, trust: boo
     _check_file(path)
     if path.suffix == ".pkl":
         return _load_pickle(path, trust)
-    from fmnist.training.airbench import scaled_bias_layer
+    from fmnist.inference.layers import scaled_bias_layer
 
     scaled_bias_layer()  # fmnist's one layer of its own, known to Keras before it loads
     try:

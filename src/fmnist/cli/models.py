@@ -45,7 +45,7 @@ def evaluate_command(path, split, out, as_json, tta, update, trust_pickle, data_
     PATH is a run folder or a model file (.keras, .h5, .pkl). A run folder is evaluated
     with its own settings, and its recorded metrics stay as they are unless --update."""
     from fmnist.evaluation.evaluate import evaluate_path, format_evaluation
-    from fmnist.evaluation.findings import tta_name
+    from fmnist.inference.answers import tta_level, tta_name
 
     result, out_dir = evaluate_path(path, split, out, tta, trust_pickle, data_dir, update)
     if update and path.is_dir():
@@ -55,7 +55,8 @@ def evaluate_command(path, split, out, as_json, tta, update, trust_pickle, data_
     if as_json:
         click.echo(json.dumps(result.metrics, indent=2))
         return
-    used = f"with {tta_name(result.metrics)}" if result.metrics["tta"] else "without TTA"
+    level = tta_level(result.metrics)
+    used = f"with {tta_name(level)}" if level else "without TTA"
     if tta is None and path.is_dir():
         used += " (the run's setting)"
     click.echo(f"{path}, {split} split, {used}:\n")

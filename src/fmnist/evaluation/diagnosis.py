@@ -23,7 +23,6 @@ from fmnist.evaluation.findings import (
     RULES,
     finding,
     pct,
-    tta_name,
 )
 from fmnist.evaluation.training_checks import (
     check_capacity,
@@ -33,6 +32,7 @@ from fmnist.evaluation.training_checks import (
     judged_by_intent,
     plain_cross_entropy,
 )
+from fmnist.inference.answers import tta_level, tta_name
 from fmnist.run_folder import RunFolder, evaluation_of, read_json_or_empty
 
 
@@ -74,7 +74,8 @@ def check_accuracy(test: dict, split: str) -> dict:
         return finding("accuracy", "unknown", "Not evaluated yet (fmnist evaluate).")
     accuracy = f"{pct(test['accuracy'])} on the {split} set"
     if test.get("tta"):
-        accuracy += f" with {tta_name(test)} ({pct(test['accuracy_without_tta'])} without)"
+        plain = pct(test["accuracy_without_tta"])
+        accuracy += f" with {tta_name(tta_level(test))} ({plain} without)"
     weak = weak_classes(test)
     compared = "compared with " + ", ".join(
         f"{pct(value)} for {what}" for what, value in REFERENCES

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.evaluation.findings import tta_name
+from fmnist.inference.answers import answer_probabilities, forward_function, tta_level, tta_name
 from fmnist.plots import (
     confusion_matrix_figure,
     misclassified_gallery,
@@ -31,7 +31,6 @@ from fmnist.run_folder import (
     resolve_model_path,
 )
 from fmnist.terminal import render_table
-from fmnist.training.models import answer_probabilities, forward_function
 
 CALIBRATION_BINS = 15
 EXAMPLES_PER_CELL = 12  # images kept for each confusion-matrix cell
@@ -149,18 +148,15 @@ def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) 
     return metrics, confusion
 
 
-def evaluate_model(
-    model, images, labels, class_names, tta: bool = False, shift_tta: bool = False
-) -> Evaluation:
-    """Every metric of `model` on the images; with `tta`, of the flip-averaged answers (and
-    with `shift_tta` over one-pixel shifts too), and the plain accuracy beside them
+def evaluate_model(model, images, labels, class_names, tta: int = 0) -> Evaluation:
+    """Every metric of `model` on the images, answered at test-time augmentation level
+    `tta` (`fmnist.inference.answers`), and with any, the plain accuracy beside it
     (`accuracy_without_tta`), so neither hides the other."""
     forward = forward_function(model)
-    plain, probabilities = answer_probabilities(forward, images, tta, shift_tta=shift_tta)
+    plain, probabilities = answer_probabilities(forward, images, tta)
     metrics, confusion = compute_metrics(probabilities, labels, class_names)
     metrics["tta"] = tta
-    metrics["shift_tta"] = shift_tta
-    if tta or shift_tta:
+    if tta:
         metrics["accuracy_without_tta"] = float(np.mean(plain.argmax(axis=1) == labels))
     return Evaluation(
         metrics,
@@ -251,7 +247,7 @@ def format_evaluation(metrics: dict) -> str:
     """A readable summary for the terminal."""
     accuracy = f"{metrics['accuracy']:.4f}"
     if metrics.get("tta"):
-        accuracy += f" ({tta_name(metrics)}; {metrics['accuracy_without_tta']:.4f} without)"
+        accuracy += f" ({tta_name(metrics['tta'])}; {metrics['accuracy_without_tta']:.4f} without)"
     lines = [
         f"images {metrics['images']}  loss {metrics['loss']:.4f}  accuracy {accuracy}  top-2 "
         f"{metrics['top2_accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}  ECE "
@@ -303,9 +299,7 @@ def evaluate_run(run_dir: Path | str, data=None, splits=("val", "test")) -> dict
         images, labels = evaluation_images(split, sets)
         if len(labels):
             names = info.get("class_names") or data.class_names
-            results[split] = evaluate_model(
-                model, images, labels, names, config.tta, config.shift_tta
-            )
+            results[split] = evaluate_model(model, images, labels, names, config.tta)
             write_evaluation(results[split], run.path, split)
     return results
 
@@ -326,13 +320,14 @@ def evaluate_path(path, split="test", out=None, tta=None, trust=False, data_dir=
     model_path, run = resolve_model_path(path)
     run = run if Path(path).is_dir() else None  # a model file is evaluated as a file
     config = make_config(run.read_config_values() if run else {})
-    tta = config.tta if run and tta is None else bool(tta)
-    shift_tta = bool(run) and config.shift_tta and tta  # the run's own views, unless told plain
     model, info = load_model_with_metadata(model_path, trust=trust)
+    own = config.tta if run else tta_level(info)  # how the run (or the file) answers
+    default = own if run else 0  # a file alone: its plain answers, unless asked
+    tta = default if tta is None else (own or 1) if tta else 0
     data = load_dataset(data_dir=data_dir or config.data_dir)
     images, labels = evaluation_images(split, make_splits(data, config))
     names = info.get("class_names") or CLASS_NAMES
-    result = evaluate_model(model, images, labels, names, tta, shift_tta)
+    result = evaluate_model(model, images, labels, names, tta)
     if out is None:
         if run is None:
             out = model_path.with_name(f"{model_path.stem}-evaluation")

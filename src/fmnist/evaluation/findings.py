@@ -66,9 +66,3 @@ def finding(key, verdict, answer, evidence="", suggestion=None, kind=None) -> di
 
 def pct(value: float) -> str:
     return f"{100 * value:.1f}%"
-
-
-def tta_name(metrics: dict) -> str:
-    """How an evaluation's answers were averaged, in words: "flip TTA", or "flip and shift
-    TTA" for recipes that also average one-pixel shifts."""
-    return "flip and shift TTA" if metrics.get("shift_tta") else "flip TTA"

@@ -20,6 +20,7 @@ import numpy as np
 
 from fmnist.data.dataset import CLASS_NAMES
 from fmnist.data.photo_sets import load_mapping
+from fmnist.inference.unsure import unsure_mask
 
 # folder -> the class indices that count as right (empty: out of class, "not sure" is right)
 FOLDER_CLASSES = load_mapping()  # photos-dev's layout, fmnist.data.clothing_dataset.toml
@@ -36,8 +37,7 @@ def folder_score(probabilities: np.ndarray, right: tuple, threshold: float | Non
     """Top-1 and top-3 (in-class folders), how many answers fall below `threshold`, and of
     the in-class answers at or above it (sure), how many are right."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    confident = probabilities.max(axis=1)
-    unsure = confident < threshold if threshold is not None else None
+    unsure = unsure_mask(probabilities, threshold) if threshold is not None else None
     result = {"photos": len(probabilities), "unsure": None if unsure is None else int(unsure.sum())}
     if right:
         order = np.argsort(-probabilities, axis=1)

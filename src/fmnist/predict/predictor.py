@@ -1,14 +1,14 @@
 """Ask a trained model about images: arrays of raw pixels, or a user's own photos.
 
-    >>> predictor = Predictor.load("shirts.keras")              # loads once
+    >>> predictor = Predictor.load("runs/20261206-132439-lean_cnn")   # a run, or a model file
     >>> predictor.top_k(data.test_images[:2], k=3)
     [[('Ankle boot', 0.98), ('Sneaker', 0.01), ('Sandal', 0.01)], ...]
     >>> answers = predictor.predict_files(["shirt.jpg", "boot.png"])
     >>> answers[0].verdict, answers[0].steps.segmentation
     ('not sure: looks most like Shirt', 'grabcut')
 
-A photo is prepared by `fmnist.photos.prepare` (the garment found, Zalando's steps); an
-answer under the model's threshold is "not sure" (`fmnist.photos.unsure`).
+A photo is prepared by `fmnist.photos.prepare` (the garment found, Zalando's steps); every
+answer goes through `fmnist.inference` (the model's views, its probabilities, "not sure").
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.artifacts import load_model_with_metadata
+from fmnist.inference.answers import answer_probabilities, forward_function, tta_level
+from fmnist.inference.unsure import is_blank, is_unsure
 from fmnist.photos.prepare import PhotoError, PhotoSteps
-from fmnist.photos.unsure import is_blank
-from fmnist.training.models import answer_probabilities, forward_function
+from fmnist.run_folder import resolve_model_path
 
 
 @dataclass
@@ -67,7 +68,7 @@ class Answer:
     @property
     def verdict(self) -> str:
         """The answer in words: the class, or "not sure: looks most like" it."""
-        from fmnist.photos.unsure import verdict
+        from fmnist.inference.unsure import verdict
 
         return verdict(self.top[0][0], self.unsure, self.blank)
 
@@ -115,34 +116,32 @@ class Predictor:
         model,
         class_names=None,
         unsure_below: float | None = None,
-        flip_tta: bool = False,
-        shift_tta: bool = False,
+        tta: int = 0,
     ):
         from fmnist.data import CLASS_NAMES
 
         self.model = model
         self.class_names = tuple(class_names or CLASS_NAMES)
-        # Answers whose top probability is under this are "not sure" (fmnist.photos.unsure: chosen
-        # on validation data when the model was trained; None: a model from before it).
+        # Answers whose top probability is under this are "not sure" (fmnist.inference.unsure:
+        # chosen when the model was trained; None: a model from before it).
         self.unsure_below = unsure_below
-        # Average each answer with its mirror image's, as the run's test accuracy was
-        # measured (recipes with flip augmentation): photos-dev top-1 55.9% against 53.4%.
-        self.flip_tta = flip_tta
-        self.shift_tta = shift_tta  # and over one-pixel shifts, where the recipe does so
+        # The views each answer averages, as the run's test accuracy was measured: the
+        # mirror image for the recipes trained with flips (2.8 points of photo top-1).
+        self.tta = tta
         # The model call, images (N, 28, 28, 1) float32 -> probabilities: TensorFlow's traced
         # graph; the service may put ONNX Runtime here (fmnist.serving.engine).
         self.forward = forward_function(model)
 
     @classmethod
     def load(cls, path: Path | str, trust: bool = False) -> Predictor:
-        model, info = load_model_with_metadata(path, trust=trust)
-        views = {k: info.get(k, False) for k in ("flip_tta", "shift_tta")}
-        return cls(model, info.get("class_names"), info.get("unsure_below"), **views)
+        """The model of a run folder, or a model file, with how its answers are made."""
+        model_path, _ = resolve_model_path(path)
+        model, info = load_model_with_metadata(model_path, trust=trust)
+        return cls(model, info.get("class_names"), info.get("unsure_below"), tta_level(info))
 
     def probabilities(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """(N, 10) class probabilities for raw pixels (N, 28, 28[, 1]) or one image."""
-        views = dict(flip_tta=self.flip_tta, shift_tta=self.shift_tta)
-        return answer_probabilities(self.forward, images, batch_size=batch_size, **views)[1]
+        return answer_probabilities(self.forward, images, self.tta, batch_size)[1]
 
     def top_k(self, images: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
         return [self._top(p, k) for p in self.probabilities(images)]
@@ -150,9 +149,6 @@ class Predictor:
     def _top(self, probabilities: np.ndarray, k: int) -> list[tuple[str, float]]:
         order = np.argsort(probabilities)[::-1][:k]
         return [(self.class_names[i], float(probabilities[i])) for i in order]
-
-    def is_unsure(self, probabilities: np.ndarray) -> bool:
-        return self.unsure_below is not None and float(np.max(probabilities)) < self.unsure_below
 
     def answer(self, images, sources, k: int = 3, true_labels=None, steps=None) -> list[Answer]:
         """Answers for raw pixels, with their sources (and true labels, photo steps)."""
@@ -169,7 +165,7 @@ class Predictor:
             blank = is_blank(x)  # nothing in it: "not sure", whatever the model says
             true = None if t is None else int(t)
             pixels = np.asarray(x).reshape(28, 28)
-            unsure = blank or self.is_unsure(p)
+            unsure = blank or is_unsure(p, self.unsure_below)
             answers.append(
                 Answer(s, self._top(p, k), pixels, p, true, unsure=unsure, steps=step, blank=blank)
             )

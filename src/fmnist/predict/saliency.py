@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fmnist.training.models import as_model_input
+from fmnist.inference.answers import as_model_input
 
 STEPS = 32  # points on the path from black to the image: one batch, one gradient
 GARMENT_LEVEL = 16  # grey levels: pixels above it are the garment, below it the ground

@@ -22,8 +22,8 @@ from markupsafe import escape as markupsafe_escape
 
 from fmnist.errors import FmnistError
 from fmnist.evaluation.diagnosis import diagnose
-from fmnist.evaluation.findings import tta_name
 from fmnist.images import png_data_url
+from fmnist.inference.answers import tta_level, tta_name
 from fmnist.plots import figure_png, training_curves
 from fmnist.reports.confusion_explorer import confusion_explorer
 from fmnist.run_folder import (
@@ -185,8 +185,7 @@ def metrics_rows(metrics: dict, test: dict, validation: dict) -> list[list]:
         ["test top-2 accuracy", percent(test.get("top2_accuracy"))],
         ["test macro F1", number(test, "macro_f1", ".4f")],
         ["expected calibration error", number(test, "ece", ".4f")],
-        ["flip test-time augmentation", str(metrics.get("tta", False))],
-        ["one-pixel shift test-time augmentation", str(metrics.get("shift_tta", False))],
+        ["test-time augmentation", tta_name(tta_level(metrics))],
         ["parameters", f"{metrics.get('params', 0):,}"],
         ["training time (inside the epochs)", f"{metrics.get('wall_time_s', 0):.1f} s"],
         ["training images per second", f"{metrics.get('train_images_per_s', 0):,.0f}"],
@@ -315,7 +314,7 @@ def report_context(folder: RunFolder, diagnosis: list[dict]) -> dict:
         "model": metrics.get("model", "model"),
         "accuracy": percent(test.get("accuracy"))
         + (
-            f" with {tta_name(test)} ({percent(test['accuracy_without_tta'])} without)"
+            f" with {tta_name(tta_level(test))} ({percent(test['accuracy_without_tta'])} without)"
             if test.get("tta")
             else ""
         ),

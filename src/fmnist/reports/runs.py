@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from fmnist.errors import FmnistError
 from fmnist.evaluation.diagnosis import MARKS, diagnose, plain_cross_entropy
-from fmnist.evaluation.findings import tta_name
+from fmnist.inference.answers import tta_level, tta_name
 from fmnist.plots import TRAIN_COLOR, VAL_COLOR, new_figure
 from fmnist.run_folder import RunFolder, evaluation_of, list_runs
 from fmnist.terminal import render_table
@@ -57,10 +57,12 @@ def format_run_summary(run_dir: Path | str) -> str:
     test, val = evaluation_of(m, "test"), evaluation_of(m, "val")
     accuracy = f"{test['accuracy']:.4f}" if test else "not evaluated"
     if test.get("tta"):
-        accuracy += f" with {tta_name(test)} ({test['accuracy_without_tta']:.4f} without)"
+        plain = test["accuracy_without_tta"]
+        accuracy += f" with {tta_name(tta_level(test))} ({plain:.4f} without)"
     validation = f"{val['accuracy']:.4f}" if val else "-"
     if val.get("tta"):  # the epoch lines show it without: say both, so they match
-        validation += f" with {tta_name(val)}, {val['accuracy_without_tta']:.4f} without"
+        plain = val["accuracy_without_tta"]
+        validation += f" with {tta_name(tta_level(val))}, {plain:.4f} without"
     return (
         f"\n{m['model']}: test accuracy {accuracy}  (validation {validation}; best epoch "
         f"{m['best_epoch']} of {m['epochs_run']}, stopped by {m['stopped_by']}, "

@@ -11,43 +11,15 @@ what each of its ingredients buys is measured by `bench/best_recipe.py` (docs/be
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING
 
+from fmnist.inference.layers import scaled_bias_layer
 from fmnist.training.layers import classifier, model_input
 
 if TYPE_CHECKING:
     import numpy as np
 
 WHITEN_LAYER = "whiten"  # the first convolution of `best_cnn`, set from the data (`fit_to_data`)
-
-
-@cache
-def scaled_bias_layer():
-    """The layer class behind `best_cnn(bias_scale=...)`, registered with Keras so that a
-    saved model loads in safe mode: a per-channel bias kept divided by `scale`. Adam moves
-    every variable about one learning rate a step, so this bias moves `scale` times faster
-    than the other weights: airbench's higher learning rate for BatchNorm biases, which
-    Keras' optimizers (one rate for all variables) can't give directly. Made on first use:
-    Keras is imported lazily."""
-    import keras
-
-    @keras.saving.register_keras_serializable(package="fmnist")
-    class ScaledBias(keras.layers.Layer):
-        def __init__(self, scale: float = 1.0, **kwargs):
-            super().__init__(**kwargs)
-            self.scale = scale
-
-        def build(self, input_shape):
-            self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros")
-
-        def call(self, x):
-            return x + keras.ops.cast(self.scale * self.bias, x.dtype)
-
-        def get_config(self):
-            return {**super().get_config(), "scale": self.scale}
-
-    return ScaledBias
 
 
 def start_as_identity(model) -> None:

@@ -6,7 +6,8 @@ batch with integer indexing and cost about a millisecond per batch of 128.
 
     >>> rng = np.random.default_rng(0)
     >>> batch = augment(images, rng, shift=2, flip=True, erasing=0.5)
-    >>> views = answer_views(batch, flip_tta=True, shift_tta=True)   # test-time: 10 views
+
+The views an answer averages at test time are `fmnist.inference.answers.answer_views`.
 """
 
 from __future__ import annotations
@@ -22,16 +23,6 @@ def random_shift(images: np.ndarray, rng: np.random.Generator, pixels: int) -> n
     rows = dy[:, None] + np.arange(height)  # (n, height)
     cols = dx[:, None] + np.arange(width)  # (n, width)
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-
-
-def shift_images(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """Images (N, H, W[, C]) moved by (dy, dx) pixels, the edge filled with background (0)."""
-    out = np.zeros_like(images)
-    height, width = images.shape[1:3]
-    out[:, max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = images[
-        :, max(-dy, 0) : height + min(-dy, 0), max(-dx, 0) : width + min(-dx, 0)
-    ]
-    return out
 
 
 def random_flip(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -77,13 +68,3 @@ def augment(
     if erasing:
         images = random_erasing(images, rng, erasing)
     return images
-
-
-SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # the one-pixel moves of shift TTA
-
-
-def answer_views(batch: np.ndarray, flip_tta: bool, shift_tta: bool) -> list[np.ndarray]:
-    """The views of a batch (N, 28, 28, 1) that an answer averages: the images, with
-    `shift_tta` moved by one pixel each way (`SHIFTS`), with `flip_tta` all of those mirrored."""
-    views = [batch] + [shift_images(batch, dy, dx) for dy, dx in SHIFTS if shift_tta]
-    return views + [view[:, :, ::-1] for view in views] if flip_tta else views

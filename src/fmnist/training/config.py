@@ -63,8 +63,9 @@ class TrainConfig:
     validate_on_test: bool = False  # validate on the test set, as two tutorials do
     patience: int = 5  # early stopping on validation accuracy; 0 = off
     gap_threshold: float = 0.01  # stop when val accuracy trails train by more; 0 = off
-    tta: bool = False  # flip test-time augmentation: answers averaged with the mirror image's
-    shift_tta: bool = False  # and with the image moved one pixel each way (5 or 10 views)
+    # Test-time augmentation (fmnist.inference.answers): 0 answers the image as it is, 1
+    # averages it with its mirror image, 2 also with it moved one pixel each way (10 views).
+    tta: int = 0
     precision: str = "auto"  # auto (bfloat16 on CPUs with AMX) | float32 | bfloat16
     seed: int = 0  # seeds Python, NumPy, TensorFlow, the split and the augmentation
     tensorboard: bool = False  # also write TensorBoard logs into the run folder
@@ -89,6 +90,7 @@ BOUNDS = {
     "shift": dict(ge=0, le=14),  # half the image
     "erasing": dict(ge=0, le=1),
     "photo_style": dict(ge=0, le=1),
+    "tta": dict(ge=0, le=2),
     "val_fraction": dict(ge=0, lt=1),
     "patience": dict(ge=0),
     "gap_threshold": dict(ge=0, le=1),
@@ -137,7 +139,7 @@ def make_config(values: dict) -> TrainConfig:
     import pydantic
 
     try:
-        checked = _validator()(**values)
+        checked = _validator()(**with_tta_level(values))
     except pydantic.ValidationError as error:
         raise ConfigError(describe_validation_error(error.errors())) from None
     values = dict(checked)
@@ -145,9 +147,20 @@ def make_config(values: dict) -> TrainConfig:
         values["epochs"] = int(values["epochs"])
     config = TrainConfig(**values)
     _check_name(config)
-    if config.shift_tta and not config.tta:
-        raise ConfigError("shift_tta: averages shifted views with the flipped ones; set tta too")
     return config
+
+
+def with_tta_level(values: dict) -> dict:
+    """Configs written before `tta` was a level (`tta = true`, `shift_tta = true`) read as
+    the level they meant."""
+    if not isinstance(values.get("tta"), bool) and "shift_tta" not in values:
+        return values
+    from fmnist.inference.answers import tta_level
+
+    if values.get("shift_tta") and not values.get("tta"):
+        raise ConfigError("shift_tta: averages shifted views with the flipped ones; set tta too")
+    upgraded = {k: v for k, v in values.items() if k != "shift_tta"}
+    return {**upgraded, "tta": tta_level(values)}
 
 
 def describe_validation_error(

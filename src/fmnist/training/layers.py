@@ -7,8 +7,7 @@ probabilities out (the input convention: `fmnist.training.models`).
 
 from __future__ import annotations
 
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+from fmnist.inference.answers import INPUT_SHAPE, NUM_CLASSES
 
 
 def model_input(standardize: bool = False):

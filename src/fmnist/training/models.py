@@ -3,28 +3,20 @@
     >>> model = create_model("cnn")
     >>> model.predict(raw_pixels_uint8[..., None]).shape      # (N, 28, 28, 1) -> (N, 10)
 
-Input convention: every model takes **raw grayscale pixels, 0-255**, shaped
-(N, 28, 28, 1) (float or uint8); scaling is the model's first layer, so a saved,
-reloaded or served model needs no preprocessing of its own. Keras also accepts
-(N, 28, 28) on a model's first call, but not a mix of both shapes afterwards
-(`predict` re-traces), so fmnist's own entry points (`as_model_input`, the
-Predictor, evaluation, the service) always add the channel axis. The output is the
-ten class probabilities (softmax), in the order of `fmnist.data.dataset.CLASS_NAMES`.
+Every model takes raw grayscale pixels, 0-255, shaped (N, 28, 28, 1), and answers the ten
+class probabilities: the input convention of `fmnist.inference.answers`, which every
+answer goes through.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from fmnist.errors import FmnistError
 from fmnist.training.airbench import best_cnn
 from fmnist.training.blocks import batchnorm_cnn, conv_bn, residual_block
-from fmnist.training.layers import INPUT_SHAPE, NUM_CLASSES, classifier, model_input
-
-if TYPE_CHECKING:  # NumPy is imported where it is used: the CLI imports this module at start
-    import numpy as np
+from fmnist.training.layers import classifier, model_input
 
 
 @dataclass(frozen=True)
@@ -65,71 +57,6 @@ def create_model(name: str, **overrides):
         return spec.build(**overrides)
     except TypeError as error:
         raise FmnistError(f"model {name!r}: bad override ({error})") from None
-
-
-def as_model_input(images: np.ndarray) -> np.ndarray:
-    """Raw pixels (N, 28, 28), (N, 28, 28, 1), (28, 28) or (28, 28, 1) -> float32 (N, 28, 28, 1)."""
-    import numpy as np
-
-    images = np.asarray(images, dtype=np.float32)
-    shape = images.shape
-    if images.ndim in (2, 3) and shape[-2:] == INPUT_SHAPE[:2]:
-        images = images[..., np.newaxis]
-    if images.shape == INPUT_SHAPE:
-        images = images[np.newaxis]
-    if images.shape[1:] != INPUT_SHAPE:
-        raise FmnistError(f"images shaped {shape}; expected (N, 28, 28) or (N, 28, 28, 1)")
-    return images
-
-
-def forward_function(model) -> Callable:
-    """The model as one traced function of float32 inputs (N, 28, 28, 1) -> NumPy
-    probabilities: one graph for every batch size, far faster per call than model.predict.
-    Made once per model and kept on it (tracing again costs time and TensorFlow warns)."""
-    if "_fmnist_forward" not in vars(model):
-        import tensorflow as tf
-
-        spec = tf.TensorSpec([None, *INPUT_SHAPE], tf.float32)
-        traced = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        vars(model)["_fmnist_forward"] = lambda x: traced(x).numpy()  # not a tracked layer
-    return vars(model)["_fmnist_forward"]
-
-
-def answer_probabilities(
-    forward: Callable, images, flip_tta: bool = False, batch_size=1024, shift_tta: bool = False
-):
-    """The one path from raw pixels to answers: the images shaped for the model
-    (`as_model_input`), in batches through `forward` (`forward_function(model)`), each
-    answer averaged over its views (`answer_views`: with `flip_tta` its mirror image, with
-    `shift_tta` one-pixel shifts; all of an image's views in one call). Returns (plain,
-    answered) probabilities, (N, 10) each: the same array twice without either."""
-    import numpy as np
-
-    from fmnist.training.augment import answer_views
-
-    x = as_model_input(images)
-    count = len(answer_views(x[:0], flip_tta, shift_tta))  # views an answer averages
-    step = max(1, batch_size // count)
-    plain, answered = [], []
-    for start in range(0, len(x), step):
-        batch = x[start : start + step]
-        if count == 1:
-            plain.append(forward(batch))
-            continue
-        views = forward(np.concatenate(answer_views(batch, flip_tta, shift_tta)))
-        views = views.reshape(count, len(batch), -1)
-        plain.append(views[0])
-        answered.append(views.mean(axis=0))
-    if not plain:
-        empty = np.zeros((0, NUM_CLASSES), np.float32)
-        return empty, empty
-    plain = np.concatenate(plain)
-    return plain, np.concatenate(answered) if count > 1 else plain
-
-
-def predict_probabilities(model, images: np.ndarray, batch_size: int = 512, tta: bool = False):
-    """Class probabilities (N, 10); `tta` averages with the horizontally flipped images."""
-    return answer_probabilities(forward_function(model), images, tta, batch_size)[1]
 
 
 def layer_table(model) -> list[dict]:
@@ -195,7 +122,7 @@ def cnn_dropout(dropout: float = 0.25):
 
 # What the recipe models share: label smoothing, shift and flip augmentation, flip TTA, and
 # a fixed schedule whose best epoch on validation is kept (no early stop, no gap stop).
-_RECIPE = dict(label_smoothing=0.1, shift=2, flip=True, tta=True, patience=0, gap_threshold=0.0)
+_RECIPE = dict(label_smoothing=0.1, shift=2, flip=True, tta=1, patience=0, gap_threshold=0.0)
 
 
 # The bigger models add random erasing and one-cycle AdamW.
@@ -345,6 +272,5 @@ register_model(
     epochs=40,
     batch_size=128,
     learning_rate=4e-3,
-    shift_tta=True,
-    **_HEAVY_RECIPE,
+    **{**_HEAVY_RECIPE, "tta": 2},
 )(best_cnn)

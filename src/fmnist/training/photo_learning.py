@@ -17,7 +17,7 @@ Hoiem 2016), so the model keeps what it knew of Fashion-MNIST. Folders are drawn
 proportion to count**(1 - balance), so the few sandals and boots are seen more often than
 their share. Photos are prepared exactly as `fmnist predict` prepares them
 (`fmnist.photos.prepared`), augmented by flips, shifts and gain. A share of each folder is
-held out: the "not sure" threshold is chosen on it (`fmnist.photos.unsure.photo_threshold`),
+held out: the "not sure" threshold is chosen on it (`fmnist.inference.unsure.photo_threshold`),
 and it is scored before and after.
 """
 
@@ -36,9 +36,10 @@ from fmnist.artifacts import load_model_with_metadata, save_model
 from fmnist.data import CLASS_NAMES, load_dataset, make_splits
 from fmnist.data.photo_sets import PhotoSet, find_photo_set, split_photo_set
 from fmnist.errors import FmnistError
+from fmnist.inference.answers import answer_probabilities, forward_function
+from fmnist.inference.unsure import SURE_RIGHT, is_unsure, photo_threshold, verdict
 from fmnist.photos.prepared import prepare_photos
 from fmnist.photos.scoring import score_folders
-from fmnist.photos.unsure import SURE_RIGHT, photo_threshold, verdict
 from fmnist.plots import (
     RIGHT_COLOR,
     WRONG_COLOR,
@@ -49,7 +50,6 @@ from fmnist.plots import (
 from fmnist.run_folder import RunFolder, write_json
 from fmnist.training.augment import augment, random_flip
 from fmnist.training.config import make_config
-from fmnist.training.models import answer_probabilities, forward_function
 
 CLASSES = len(CLASS_NAMES)
 
@@ -222,20 +222,20 @@ def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=p
     data = data or load_dataset(data_dir=config.data_dir)
     splits = make_splits(data, config)
     model, info = load_model_with_metadata(run.model_path)
-    views = dict(flip_tta=config.tta, shift_tta=config.shift_tta)  # as the model answers
+    tta = config.tta  # as the model answers
     forward = forward_function(model)
-    _, held_probabilities = answer_probabilities(forward, pixels[held], **views)
+    _, held_probabilities = answer_probabilities(forward, pixels[held], tta)
     before = score(held_probabilities, [folders[i] for i in held], photo_set.folders)
-    _, answers = answer_probabilities(forward, splits.train_x, **views)
+    _, answers = answer_probabilities(forward, splits.train_x, tta)
     model = fine_tune(model, photo_set, learn, pixels, splits, answers, settings, echo)
     forward = forward_function(model)
-    _, held_probabilities = answer_probabilities(forward, pixels[held], **views)
+    _, held_probabilities = answer_probabilities(forward, pixels[held], tta)
     held_folders = [folders[i] for i in held]
     right = held_right(held_probabilities, targets[held])
     threshold = photo_threshold(held_probabilities, targets[held].sum(axis=1) > 0, right,
                                 settings.sure_right)  # fmt: skip
     after = score(held_probabilities, held_folders, photo_set.folders, threshold)
-    _, val = answer_probabilities(forward, splits.val_x, **views)
+    _, val = answer_probabilities(forward, splits.val_x, tta)
     learned = {
         "photos": str(photo_set.root),
         "classes": photo_set.mapping_source,
@@ -280,7 +280,7 @@ def held_out_grid(pixels, probabilities, folders, photo_set, threshold, count: i
     titles, colors = [], []
     for k in sorted(chosen, key=lambda k: folders[k]):
         answer = int(np.argmax(probabilities[k]))
-        unsure = probabilities[k].max() < threshold
+        unsure = is_unsure(probabilities[k], threshold)
         allowed = photo_set.folders[folders[k]]
         right = unsure if not allowed else (answer in allowed and not unsure)
         said = verdict(CLASS_NAMES[answer], unsure).replace("not sure: looks most like", "?")

@@ -25,9 +25,10 @@ from fmnist.artifacts import load_model, load_model_with_metadata, save_model
 from fmnist.data.dataset import Dataset, Splits, load_dataset, make_splits
 from fmnist.data.photo_sets import find_photo_set
 from fmnist.errors import FmnistError
+from fmnist.inference.answers import answer_probabilities, forward_function
+from fmnist.inference.unsure import unsure_share, unsure_threshold
 from fmnist.machine import amx_available, package_versions
 from fmnist.photos.augment import photo_style
-from fmnist.photos.unsure import unsure_share, unsure_threshold
 from fmnist.plots import save_figure, training_curves
 from fmnist.run_folder import RunFolder, RunState
 from fmnist.tracking.mlflow_runs import MlflowEpochs, end_tracking, require_mlflow
@@ -35,12 +36,7 @@ from fmnist.training import callbacks
 from fmnist.training.airbench import fit_to_data
 from fmnist.training.augment import augment
 from fmnist.training.config import TrainConfig, make_config, whole_epochs
-from fmnist.training.models import (
-    answer_probabilities,
-    create_model,
-    forward_function,
-    layer_table,
-)
+from fmnist.training.models import create_model, layer_table
 from fmnist.training.optimizer import compile_model, targets, total_steps
 
 
@@ -281,18 +277,15 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
     curves, mark the run finished."""
     model, info = load_model_with_metadata(run.model_path)
     model = float32_copy(model, config)
-    unsure = unsure_metadata(model, splits, config.tta, config.shift_tta)
-    # Re-saved uncompiled: the optimizer's state (twice the weights' size) only serves resume,
-    # which has its own checkpoint.
-    # how the model's answers are made
-    answers = {"flip_tta": config.tta, "shift_tta": config.shift_tta, **unsure}
-    save_model(model, run.model_path, info.get("class_names"), answers)
+    unsure = unsure_metadata(model, splits, config.tta)
+    # Re-saved uncompiled (the optimizer's state, twice the weights' size, only serves
+    # resume, which has its own checkpoint), with how the model's answers are made.
+    save_model(model, run.model_path, info.get("class_names"), {"tta": config.tta, **unsure})
     metrics = {
         "model": config.model,
         "params": model.count_params(),
         "layers": layer_table(model),
         "tta": config.tta,
-        "shift_tta": config.shift_tta,
         "trained_in": state.precision,
         **unsure,
     }
@@ -323,14 +316,14 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
     return metrics
 
 
-def unsure_metadata(model, splits: Splits, flip_tta: bool, shift_tta: bool = False) -> dict:
-    """The "not sure" threshold (fmnist.photos.unsure) from the validation split's answers, made
+def unsure_metadata(model, splits: Splits, tta: int) -> dict:
+    """The "not sure" threshold (fmnist.inference.unsure) from the validation split's answers, made
     as every answer is (`answer_probabilities`), and the share of them under it; nothing without a
     validation split."""
     if len(splits.val_y) == 0:
         return {}
     forward = forward_function(model)
-    _, probabilities = answer_probabilities(forward, splits.val_x, flip_tta, shift_tta=shift_tta)
+    _, probabilities = answer_probabilities(forward, splits.val_x, tta)
     threshold = unsure_threshold(probabilities, splits.val_y)
     return {
         "unsure_below": round(threshold, 6),

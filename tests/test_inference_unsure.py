@@ -4,7 +4,7 @@ the time, kept in the model file and applied to every answer."""
 import numpy as np
 import pytest
 
-from fmnist.photos.unsure import unsure_share, unsure_threshold
+from fmnist.inference.unsure import unsure_share, unsure_threshold
 
 
 def probabilities_with_top(tops, predicted):

@@ -1,8 +1,14 @@
 """When to say "not sure": a threshold on the top probability, chosen on validation data
 when a model is trained, kept in the model file, applied to every answer.
 
-    >>> threshold = unsure_threshold(validation_probabilities, validation_labels)
-    >>> answer.unsure          # top probability under it: "not sure: looks most like X"
+    >>> import numpy as np
+    >>> probabilities = np.array([[0.9, 0.1], [0.55, 0.45], [0.6, 0.4]])
+    >>> unsure_threshold(probabilities, np.array([0, 1, 1])) > 0.6    # the low ones are wrong
+    True
+    >>> unsure_mask(probabilities, 0.7).tolist()
+    [False, True, True]
+    >>> verdict("Shirt", unsure=True)
+    'not sure: looks most like Shirt'
 
 The rule: the answers with the lowest top probabilities, taken together, are right at most
 half the time. The threshold is the highest top probability at which the validation
@@ -37,6 +43,18 @@ def is_blank(pixels: np.ndarray) -> bool:
     return pixels.size == 0 or float(np.ptp(pixels)) < BLANK_RANGE
 
 
+def unsure_mask(probabilities, threshold: float | None) -> np.ndarray:
+    """The one "not sure" test: whether each answer's top probability (N, classes) is under
+    `threshold` (none is, without one)."""
+    top = np.asarray(probabilities, dtype=np.float64).max(axis=-1)
+    return top < threshold if threshold is not None else np.zeros(top.shape, dtype=bool)
+
+
+def is_unsure(probabilities, threshold: float | None) -> bool:
+    """`unsure_mask` of one answer."""
+    return bool(unsure_mask(np.asarray(probabilities)[None], threshold)[0])
+
+
 def unsure_threshold(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """The top probability under which answers are "not sure" (0.0: none are), from
     validation probabilities (N, classes) and their true labels (N,)."""
@@ -64,8 +82,8 @@ def verdict(class_name: str, unsure: bool, blank: bool = False) -> str:
 
 def unsure_share(probabilities: np.ndarray, threshold: float) -> float:
     """The share of answers under `threshold`."""
-    probabilities = np.asarray(probabilities)
-    return float(np.mean(probabilities.max(axis=1) < threshold)) if len(probabilities) else 0.0
+    unsure = unsure_mask(probabilities, threshold)
+    return float(np.mean(unsure)) if len(unsure) else 0.0
 
 
 def photo_threshold(
