@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from common import data_dir, write_result  # noqa: E402
 from fmnist.evaluation.evaluate import evaluate_run  # noqa: E402
 from fmnist.reports.runs import leaderboard  # noqa: E402
-from fmnist.run_folder import RunFolder, evaluation_of  # noqa: E402
+from fmnist.run_folder import RunFolder  # noqa: E402
 from fmnist.training.config import resolve_config  # noqa: E402
 from fmnist.training.models import list_models  # noqa: E402
 from fmnist.training.train import train  # noqa: E402
@@ -46,23 +46,23 @@ def main() -> None:
                 resolve_config(model=model, data_dir=data_dir(), runs_dir=str(runs_dir))
             )
         run = RunFolder(run_dir)
-        if not evaluation_of(run.read_metrics(), "test"):
+        if run.read_metrics().split("test") is None:
             evaluate_run(run_dir)
         m = run.read_metrics()
-        test = evaluation_of(m, "test")
+        test = m.split("test")
         rows.append(
             {
                 "model": model,
-                "test_accuracy": test["accuracy"],
-                "test_accuracy_without_tta": test.get("accuracy_without_tta", test["accuracy"]),
-                "val_accuracy": evaluation_of(m, "val")["accuracy"],
-                "epochs": m["epochs_run"],
-                "best_epoch": m["best_epoch"],
-                "wall_time_s": m["wall_time_s"],
-                "train_images_per_s": m["train_images_per_s"],
-                "params": m["params"],
-                "tta": m["tta"],
-                "trained_in": m.get("trained_in", "float32"),  # runs before bfloat16: float32
+                "test_accuracy": test.accuracy,
+                "test_accuracy_without_tta": test.plain_accuracy,
+                "val_accuracy": m.split("val").accuracy,
+                "epochs": m.epochs_run,
+                "best_epoch": m.best_epoch,
+                "wall_time_s": m.wall_time_s,
+                "train_images_per_s": m.train_images_per_s,
+                "params": m.params,
+                "tta": m.tta,
+                "trained_in": m.trained_in or "float32",  # runs before bfloat16: float32
                 "run": run_dir.name,
             }
         )

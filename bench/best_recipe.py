@@ -126,13 +126,13 @@ def train_row(name: str, data, args, seed: int, runs: str) -> dict:
     model = load_model(run.model_path)
     x, y = data.test_images, data.test_labels
     row = {
-        "epochs": metrics["epochs_run"],
-        "seconds": metrics["wall_time_s"],
+        "epochs": metrics.epochs_run,
+        "seconds": metrics.wall_time_s,
         "wall_s": round(time.perf_counter() - started, 1),
         "val_accuracy": round(max(history["val_accuracy"]), 4),
         "test_accuracy": round(accuracy(model, x, y, config.tta), 4),
         "test_accuracy_without_tta": round(accuracy(model, x, y, 0), 4),
-        "params": metrics["params"],
+        "params": metrics.params,
         "test_curve": curve.points,  # (epochs, seconds, test accuracy)
     }
     if name == "recipe":

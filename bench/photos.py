@@ -96,11 +96,11 @@ def main() -> None:
         probabilities[name] = predictor.probabilities(np.stack([s.pixels for s in steps]))
     score = score_folders(probabilities, threshold, mapping)
     print_folders(score)
-    o = score["overall"]
+    o = score.overall
     print(
-        f"\noverall ({o['in_class_photos']} photos with a class): top-1 {100 * o['top1']:.1f}%, "
-        f"top-3 {100 * o['top3']:.1f}% (top-1 without longsleeve "
-        f"{100 * o['top1_without_approximate']:.1f}%); weakest folder {o['weakest_folder']}; "
+        f"\noverall ({o.in_class_photos} photos with a class): top-1 {100 * o.top1:.1f}%, "
+        f"top-3 {100 * o.top3:.1f}% (top-1 without longsleeve "
+        f"{100 * o.top1_without_approximate:.1f}%); weakest folder {o.weakest_folder}; "
         f"preprocessing {1000 * seconds / count:.1f} ms a photo"
     )
     if not args.no_segment:
@@ -109,14 +109,14 @@ def main() -> None:
             f"found (trimmed instead): {fallbacks}"
         )
     if threshold is not None:
-        sure = o["sure_accuracy"]
+        sure = o.sure_accuracy
         print(
-            f"not sure below {threshold:.3f}: {100 * o['out_of_class_flagged']:.0f}% of "
-            f"out-of-class photos flagged, {100 * o['in_class_flagged']:.0f}% of in-class ones; "
+            f"not sure below {threshold:.3f}: {percent(o.out_of_class_flagged)} of "
+            f"out-of-class photos flagged, {percent(o.in_class_flagged)} of in-class ones; "
             + ("no answer is sure" if sure is None else f"sure answers right {100 * sure:.1f}%")
         )
     print("\nrisk-coverage (in-class photos, surest first):")
-    for coverage, accuracy, confidence in score["risk_coverage"]:
+    for coverage, accuracy, confidence in score.risk_coverage:
         print(f"  {100 * coverage:5.0f}% answered: {100 * accuracy:5.1f}% right "
               f"(top probability >= {confidence:.3f})")  # fmt: skip
     write_result(
@@ -129,25 +129,26 @@ def main() -> None:
             "segmentation_fallbacks": fallbacks,
             "plain_background": plain,
             "preprocess_ms": 1000 * seconds / count,
-            **score,
+            **score.to_dict(),
         },
     )
 
 
-def print_folders(score: dict) -> None:
+def percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f}%"
+
+
+def print_folders(score) -> None:
     print(
         f"{'folder':<11} {'photos':>6} {'top-1':>7} {'top-3':>7} {'unsure':>7} "
         f"{'sure right':>10}  most answered"
     )
-    for name, s in score["folders"].items():
-        top1 = f"{100 * s['top1'] / s['photos']:.0f}%" if "top1" in s else "-"
-        top3 = f"{100 * s['top3'] / s['photos']:.0f}%" if "top3" in s else "-"
-        unsure = "-" if s["unsure"] is None else f"{100 * s['unsure'] / s['photos']:.0f}%"
-        sure = f"{s['sure_right']}/{s['sure']}" if s.get("sure") is not None else "-"
-        answers = ", ".join(
-            f"{k} {v}" for k, v in sorted(s.get("answers", {}).items(), key=lambda x: -x[1])[:3]
-        )
-        print(f"{name:<11} {s['photos']:>6} {top1:>7} {top3:>7} {unsure:>7} {sure:>10}  {answers}")
+    for name, s in score.folders.items():
+        top1, top3, unsure = (percent(s.share(n)) for n in (s.top1, s.top3, s.unsure))
+        sure = f"{s.sure_right}/{s.sure}" if s.sure is not None else "-"
+        most = sorted(s.answers.items(), key=lambda x: -x[1])[:3]
+        answers = ", ".join(f"{k} {v}" for k, v in most)
+        print(f"{name:<11} {s.photos:>6} {top1:>7} {top3:>7} {unsure:>7} {sure:>10}  {answers}")
 
 
 if __name__ == "__main__":

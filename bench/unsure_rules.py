@@ -50,11 +50,12 @@ def held_out_logits(run: RunFolder):
 
     from fmnist.artifacts import load_model_with_metadata
     from fmnist.inference.answers import answer_views, tta_level
+    from fmnist.training.photo_learning import PhotoLearning
 
     record = run.read_photos()
-    settings = record["settings"]
-    photo_set = find_photo_set(record["photos"], settings.get("classes"))
-    _, held = split_photo_set(photo_set, settings["holdout"], settings["seed"])
+    settings = PhotoLearning(**record.settings)  # how the run learned its photos
+    photo_set = find_photo_set(settings.photos, settings.classes)
+    _, held = split_photo_set(photo_set, settings.holdout, settings.seed)
     pixels = prepare_photos([photo_set.files[i] for i in held]).astype(np.float32)[..., None]
     model, info = load_model_with_metadata(run.model_path)
     head = model.get_layer("probabilities")
@@ -62,7 +63,7 @@ def held_out_logits(run: RunFolder):
     weights, bias = head.get_weights()
     views = answer_views(pixels, tta_level(info))  # as the model answers
     logits = np.mean([features.predict(v, verbose=0) @ weights + bias for v in views], axis=0)
-    return logits, photo_set.targets()[held], record["unsure_below"]
+    return logits, photo_set.targets()[held], record.unsure_below
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -105,7 +106,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="A photo-ready run folder.")
     args = parser.parse_args()
     run = RunFolder(args.model)
-    if not run.read_photos():
+    if run.read_photos() is None:
         raise SystemExit(f"{run.path}: learned no photos (fmnist run learns them)")
     logits, targets, threshold = held_out_logits(run)
     in_class = targets.sum(axis=1) > 0

@@ -207,8 +207,8 @@ def test_validating_on_the_test_set_is_flagged(tmp_path):
 def test_failed_reloads_are_flagged(tmp_path):
     run = make_run(tmp_path, healthy_history())
     saved = [
-        {"file": "model.keras", "ok": True, "max_probability_difference": 0.0},
-        {"file": "model.h5", "ok": False, "max_probability_difference": 0.4},
+        {"file": "model.keras", "bytes": 9, "ok": True, "max_probability_difference": 0.0},
+        {"file": "model.h5", "bytes": 9, "ok": False, "max_probability_difference": 0.4},
     ]
     RunFolder(run).write_pipeline({"saved": saved})
     found = verdicts(run)["reload"]
@@ -248,10 +248,13 @@ def test_a_recipe_built_for_time_is_judged_by_its_aim():
         check_fit,
         judged_by_intent,
     )
+    from fmnist.run_folder import Curves, Metrics
+    from fmnist.training.config import make_config
 
-    history = {"accuracy": [0.84], "val_accuracy": [0.86], "loss": [0.9], "val_loss": [0.8]}
-    metrics = {"best_epoch": 1, "params": 61_000}
-    fast = {"model": "fast_cnn", "epochs": 0.7, "schedule": "cosine", "batch_size": 128}
+    history = Curves(accuracy=[0.84], val_accuracy=[0.86], loss=[0.9], val_loss=[0.8])
+    metrics = Metrics(best_epoch=1, params=61_000)
+    values = {"model": "fast_cnn", "epochs": 0.7, "schedule": "cosine", "batch_size": 128}
+    fast = make_config(values)
     fit = check_fit(history, metrics, fast)
     assert fit["kind"] == "underfitting"  # what a plain reading says
     judged = judged_by_intent(fit, fast)
@@ -260,5 +263,5 @@ def test_a_recipe_built_for_time_is_judged_by_its_aim():
     assert check_capacity(judged, metrics)["verdict"] == "ok"
     assert check_epochs(history, metrics, fast, judged)["verdict"] == "ok"
     # trained longer than its recipe, or another model: judged as any run
-    assert judged_by_intent(fit, {**fast, "epochs": 3}) == fit
-    assert judged_by_intent(fit, {**fast, "model": "cnn"}) == fit
+    assert judged_by_intent(fit, make_config({**values, "epochs": 3})) == fit
+    assert judged_by_intent(fit, make_config({**values, "model": "cnn"})) == fit

@@ -68,13 +68,13 @@ def test_calibration_by_hand():
 
 def test_write_evaluation_merges_into_metrics_json(tmp_path, fabricated):
     probabilities, labels = fabricated
-    (tmp_path / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
+    (tmp_path / "metrics.json").write_text(json.dumps({"wall_time_s": 0.5}))
     metrics, confusion = compute_metrics(probabilities, labels, NAMES)
     images = np.zeros((500, 28, 28), np.uint8)
     result = Evaluation(metrics, confusion, probabilities, labels, images, NAMES)
     paths = write_evaluation(result, tmp_path, "test")
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["test_accuracy"] == 0.5 and saved["evaluation"]["test"]["images"] == 500
+    assert saved["wall_time_s"] == 0.5 and saved["evaluation"]["test"]["images"] == 500
     assert {p.name for p in paths} >= {
         "confusion_matrix_test.csv",
         "per_class_test.csv",

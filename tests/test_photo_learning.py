@@ -270,10 +270,9 @@ def test_the_real_photo_set_is_learned_with_footwear_exact(
     )
     run = train(config)
     record = learn_photos(run, PhotoLearning(str(photos_train_dir), epochs=1), echo=lambda *a: None)
-    assert record["learned_from"] + record["held_out"] == 3068
-    assert record["folders"]["sneaker"] == ["Sneaker"] and record["folders"]["hat"] == []
-    assert record["folders"]["shoes"] == ["Sandal", "Sneaker", "Ankle boot"]
-    after = record["held_out_scores"]["after"]
-    sneakers = after["folders"]["sneaker"]
-    assert sneakers["photos"] == 9 and "top1" in sneakers  # scored exactly, as one class
-    assert after["overall"]["top1"] > record["held_out_scores"]["before"]["overall"]["top1"]
+    assert record.learned_from + record.held_out == 3068
+    assert record.folders["sneaker"] == ["Sneaker"] and record.folders["hat"] == []
+    assert record.folders["shoes"] == ["Sandal", "Sneaker", "Ankle boot"]
+    sneakers = record.after.folders["sneaker"]
+    assert sneakers.photos == 9 and sneakers.top1 is not None  # scored exactly, as one class
+    assert record.after.overall.top1 > record.before.overall.top1

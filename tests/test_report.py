@@ -266,7 +266,7 @@ def test_a_run_shows_itself_in_a_notebook(pipeline_run):
 
     run_dir, _ = pipeline_run
     run = Run(run_dir)
-    accuracy = RunFolder(run_dir).read_metrics()["evaluation"]["test"]["accuracy"]
+    accuracy = RunFolder(run_dir).read_metrics().split("test").accuracy
     page = run._repr_html_()
     assert run_dir.name in page and f"{accuracy:.4f}" in page  # the headline
     findings = run.diagnosis

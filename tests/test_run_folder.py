@@ -28,7 +28,8 @@ def test_state_round_trips_and_ignores_unknown_keys(tmp_path):
     run = make_run(tmp_path)
     run.write_state(RunState(status="running", epochs_done=2, checkpoint="checkpoints/e.keras"))
     here = {"pid": os.getpid(), "host": socket.gethostname()}  # a running state names its process
-    assert run.read_state() == RunState("running", 2, "checkpoints/e.keras", **here)
+    expected = RunState(status="running", epochs_done=2, checkpoint="checkpoints/e.keras", **here)
+    assert run.read_state() == expected
     run.state_path.write_text('{"status": "finished", "from_a_newer_version": 1}')
     assert run.read_state().status == "finished"
     assert RunFolder(tmp_path / "nothing").read_state().status == "unknown"

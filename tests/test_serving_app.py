@@ -21,6 +21,7 @@ from conftest import ARTIFACTS, built_model, run_async
 from fmnist.artifacts import save_model
 from fmnist.data.dataset import CLASS_NAMES
 from fmnist.predict import Predictor
+from fmnist.predict.schema import ErrorResponse, PredictResponse
 from fmnist.serving.app import ServiceLimits, create_app, load_app
 
 LIMITS = ServiceLimits(
@@ -70,19 +71,43 @@ def test_health_ready_model_docs_and_page(client):
         "format": "binary",
     }
     assert "pixels" in content["application/json"]["schema"]["properties"]
-    # the 4xx body the schema describes is the one a bad request gets
+    # the bodies the schema describes are the answer's own models (fmnist.predict.schema)
     whole = client.get("/openapi.json").json()
     assert "422" not in schema["responses"] and "HTTPValidationError" not in str(whole)
-    described = schema["responses"]["4XX"]["content"]["application/json"]["schema"]
+    bodies = {
+        code: r["content"]["application/json"]["schema"] for code, r in schema["responses"].items()
+    }
+    assert bodies == {
+        "200": {"$ref": "#/components/schemas/PredictResponse"},
+        "4XX": {"$ref": "#/components/schemas/ErrorResponse"},
+    }
+    assert set(whole["components"]["schemas"]["AnswerJSON"]["properties"]) >= {
+        "answer", "sure", "segmentation", "true", "correct", "error", "steps"
+    }  # fmt: skip
     refused = client.post("/v1/predict?top_k=99", json={"pixels": [[0] * 28] * 28})
     assert 400 <= refused.status_code < 500
-    assert set(refused.json()) == set(described["properties"])
-    assert set(refused.json()["error"]) == set(described["properties"]["error"]["properties"])
+    ErrorResponse.model_validate(refused.json())  # extra keys forbidden: nothing undescribed
     page = client.get("/").text
     icon = re.search(r'<link rel="icon" href="([^"]+)"', page).group(1)
     assert client.get(icon).status_code == 200  # no 404 for the favicon
     assert "<canvas" in page and 'type="file"' in page
     assert "http://" not in page and "https://" not in page  # no CDN, works offline
+
+
+def test_real_answers_are_what_the_schema_says(client):
+    """Two photos explained, a drawing, and a file that is no image: each response
+    validates against the models the schema is made from, which forbid keys they do not
+    name (a key the service sends that the schema lacks fails here)."""
+    photos = files(("a.png", png(60, 40)), ("b.png", png(90, 120)))
+    found = PredictResponse.model_validate(
+        client.post("/v1/predict?explain=true", files=photos).json()
+    )
+    first = found.predictions[0]
+    assert first.steps is not None and first.sure is not None and first.segmentation
+    drawn = client.post("/v1/predict", json={"pixels": [[0] * 28] * 28}).json()
+    assert PredictResponse.model_validate(drawn).predictions[0].pixels is not None
+    refused = client.post("/v1/predict", files=files(("b.png", b"not an image")))
+    assert ErrorResponse.model_validate(refused.json()).error.status == refused.status_code
 
 
 def test_predict_files(client):
@@ -529,6 +554,12 @@ def scrape(url: str) -> dict[str, float]:
 def check_metrics_add_up(url: str) -> None:
     """Two workers: every scrape, whichever worker takes it, counts every request."""
     key = 'fmnist_requests_total{path="/v1/model",status="200"}'
+    deadline = time.monotonic() + 60  # both workers started (a worker warms up on its own)
+    while time.monotonic() < deadline:
+        now = scrape(url)
+        if now.get("fmnist_workers") == 2 and now.get("fmnist_ready") == 1:
+            break
+        time.sleep(0.2)
     before = scrape(url).get(key, 0.0)
     for _ in range(20):  # a new connection each: both workers take some
         with urllib.request.urlopen(f"{url}/v1/model", timeout=10) as reply:

@@ -26,22 +26,13 @@ from fmnist.cli.common import (
 def train_command(config_file, resume_dir, data_dir, **flags) -> None:
     """Train a model and write a run folder (config, history, model, metrics, curves, and
     the report page: the diagnosis first)."""
-    from fmnist.evaluation.evaluate import evaluate_run
-    from fmnist.reports.report import write_report
-    from fmnist.tracking.mlflow_runs import finish_tracking
-    from fmnist.training.photo_learning import learn_photos_if_asked
-    from fmnist.training.train import resume, train
+    from fmnist.run_folder import RunFolder
+    from fmnist.stages import TRAIN_STAGES, run_stages
 
-    if resume_dir:
-        run_dir = resume(resume_dir)
-    else:
-        run_dir = train(resolve_training_flags(config_file, data_dir, **flags))
-    learn_photos_if_asked(run_dir, echo=click.echo)
-    evaluate_run(run_dir)
-    report = write_report(run_dir)
-    finish_tracking(run_dir)  # with --mlflow: final metrics, the model and the report
+    start = resume_dir or resolve_training_flags(config_file, data_dir, **flags)
+    run_dir = run_stages(start, TRAIN_STAGES, echo=click.echo)
     print_run_summary(run_dir)
-    click.echo(f"Report: {report}")
+    click.echo(f"Report: {RunFolder(run_dir).report_path}")
 
 
 def print_run_summary(run_dir: Path) -> None:
@@ -68,7 +59,8 @@ def print_run_summary(run_dir: Path) -> None:
 def run(config_file, formats, no_photos, data_dir, **flags) -> None:
     """The whole workflow: verify the data, explore it, train, learn the labelled photo
     set, evaluate, save and verify the model files, predict samples, write the HTML report."""
-    from fmnist.pipeline import format_pipeline_summary, run_pipeline
+    from fmnist.pipeline import run_pipeline
+    from fmnist.stages import summarize_pipeline
 
     if no_photos and flags.get("photos"):
         raise click.UsageError("--photos DIR and --no-photos contradict each other; give one")
@@ -76,7 +68,7 @@ def run(config_file, formats, no_photos, data_dir, **flags) -> None:
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
     run_dir = run_pipeline(config, chosen, echo=click.echo, photos=not no_photos)
     print_run_summary(run_dir)
-    click.echo(format_pipeline_summary(run_dir))
+    click.echo(summarize_pipeline(run_dir))
 
 
 @click.command("sweep")

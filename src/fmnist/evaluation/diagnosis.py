@@ -1,13 +1,14 @@
 """The tutorials' questions about a run, answered from its folder: the diagnosis.
 
-    >>> findings = diagnose("runs/20261124-101500-lean_cnn")
+    >>> findings = diagnose(Run.load("runs/20261124-101500-lean_cnn"))   # doctest: +SKIP
     >>> [(f["question"], f["verdict"]) for f in findings]     # verdict: ok | attention | unknown
     >>> print(format_diagnosis(findings))
 
-Each rule reads the run folder alone (history, metrics, config, the pipeline record) and
-answers one question in a sentence, with the evidence beside it and a suggestion where one
-follows. Every threshold a rule uses is in RULES (`fmnist.evaluation.findings`), with its
-meaning, and the docs (docs/training.md, "Diagnosis") list the same table.
+Each rule reads the run's typed records (`fmnist.run_folder.Run`: curves, metrics, config,
+the pipeline and photo records) and answers one question in a sentence, with the evidence
+beside it and a suggestion where one follows. Every threshold a rule uses is in RULES
+(`fmnist.evaluation.findings`), with its meaning, and the docs (docs/training.md,
+"Diagnosis") list the same table.
 TensorFlow- and NumPy-free.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fmnist.errors import FmnistError
 from fmnist.evaluation.findings import (
     MARKS,
     QUESTIONS,
@@ -32,32 +32,38 @@ from fmnist.evaluation.training_checks import (
     judged_by_intent,
     plain_cross_entropy,
 )
-from fmnist.inference.answers import tta_level, tta_name
-from fmnist.run_folder import RunFolder, evaluation_of, read_json_or_empty
+from fmnist.inference.answers import tta_name
+from fmnist.run_folder import (
+    Curves,
+    Evaluation,
+    Metrics,
+    Photos,
+    Pipeline,
+    Run,
+    RunFolder,
+    read_json_or_empty,
+)
+from fmnist.training.config import TrainConfig, stored_config
 
 
-def weak_classes(test: dict) -> list[str]:
+def weak_classes(test: Evaluation) -> list[str]:
     """The classes whose recall is well below the overall accuracy, weakest first, each
     with the classes it is mistaken for."""
-    accuracy, per_class = test["accuracy"], test.get("per_class", {})
-    names, confusion = list(per_class), test.get("confusion")
+    per_class = test.per_class
+    names, confusion = list(per_class), test.confusion
     weak = sorted(
-        (v["recall"], name)
+        (v.recall, name)
         for name, v in per_class.items()
-        if v["recall"] < accuracy - RULES["weak_margin"]
+        if v.recall < test.accuracy - RULES["weak_margin"]
     )
     lines = []
     for recall, name in weak:
-        support = max(per_class[name]["support"], 1)
+        support = max(per_class[name].support, 1)
         if confusion:
             row = confusion[names.index(name)]
             pairs = [(row[j] / support, other) for j, other in enumerate(names) if other != name]
         else:  # an older evaluation: its ten most confused pairs only
-            pairs = [
-                (p["count"] / support, p["predicted"])
-                for p in test.get("most_confused", [])
-                if p["true"] == name
-            ]
+            pairs = [(p.count / support, p.predicted) for p in test.most_confused if p.true == name]
         taken = [
             f"{other} {pct(rate)}"
             for rate, other in sorted(pairs, reverse=True)[:3]
@@ -69,13 +75,12 @@ def weak_classes(test: dict) -> list[str]:
     return lines
 
 
-def check_accuracy(test: dict, split: str) -> dict:
-    if not test:
+def check_accuracy(test: Evaluation | None, split: str) -> dict:
+    if test is None or test.accuracy is None:
         return finding("accuracy", "unknown", "Not evaluated yet (fmnist evaluate).")
-    accuracy = f"{pct(test['accuracy'])} on the {split} set"
-    if test.get("tta"):
-        plain = pct(test["accuracy_without_tta"])
-        accuracy += f" with {tta_name(tta_level(test))} ({plain} without)"
+    accuracy = f"{pct(test.accuracy)} on the {split} set"
+    if test.tta:
+        accuracy += f" with {tta_name(test.tta)} ({pct(test.plain_accuracy)} without)"
     weak = weak_classes(test)
     compared = "compared with " + ", ".join(
         f"{pct(value)} for {what}" for what, value in REFERENCES
@@ -91,18 +96,18 @@ def check_accuracy(test: dict, split: str) -> dict:
     )
 
 
-def check_calibration(test: dict, config: dict) -> dict:
-    if not test or "calibration_bins" not in test:
+def check_calibration(test: Evaluation | None, config: TrainConfig) -> dict:
+    if test is None or not test.calibration_bins or test.ece is None:
         return finding("calibration", "unknown", "Not evaluated yet.")
-    bins = test["calibration_bins"]
-    total = sum(b["count"] for b in bins) or 1
-    confidence = sum(b["count"] * b["confidence"] for b in bins) / total
-    evidence = f"ECE {test['ece']:.3f}; mean confidence {pct(confidence)}"
-    evidence += f" against accuracy {pct(test['accuracy'])}"
-    if test["ece"] <= RULES["ece"]:
+    bins = test.calibration_bins
+    total = sum(b.count for b in bins) or 1
+    confidence = sum(b.count * b.confidence for b in bins) / total
+    evidence = f"ECE {test.ece:.3f}; mean confidence {pct(confidence)}"
+    evidence += f" against accuracy {pct(test.accuracy)}"
+    if test.ece <= RULES["ece"]:
         return finding("calibration", "ok", "Yes: confidence matches accuracy.", evidence)
-    if confidence < test["accuracy"]:
-        smoothing = config.get("label_smoothing", 0)
+    if confidence < test.accuracy:
+        smoothing = config.label_smoothing
         cause = (
             f" Label smoothing ({smoothing}) causes this: it trains the model to keep about "
             f"{pct(smoothing * 0.9)} of its probability for the other classes; the ranking, so "
@@ -126,22 +131,22 @@ def check_calibration(test: dict, config: dict) -> dict:
     )
 
 
-def check_loss(history: dict, config: dict, best: int, val: dict) -> dict:
-    smoothing = config.get("label_smoothing", 0)
-    plain = plain_cross_entropy(history, config, validation=True)
+def check_loss(curves: Curves, config: TrainConfig, best: int, val: Evaluation | None) -> dict:
+    smoothing = config.label_smoothing
+    plain = plain_cross_entropy(curves, smoothing, validation=True)
     if not smoothing:
         return finding(
             "loss",
             "ok",
             "One loss throughout: plain cross-entropy in the curves and the tables alike.",
         )
-    trained = history.get("val_loss", [])
+    trained = curves.val_loss
     at = min(best, len(trained)) - 1
     evidence = f"validation loss as trained {trained[at]:.4f}" if trained else ""
     if plain:
         evidence += f", plain cross-entropy {plain[at]:.4f} at epoch {at + 1}"
-    elif val.get("loss") is not None:
-        evidence += f"; plain cross-entropy of the kept model {val['loss']:.4f}"
+    elif val is not None and val.loss is not None:
+        evidence += f"; plain cross-entropy of the kept model {val.loss:.4f}"
     return finding(
         "loss",
         "ok",
@@ -152,8 +157,8 @@ def check_loss(history: dict, config: dict, best: int, val: dict) -> dict:
     )
 
 
-def check_reload(pipeline: dict) -> dict:
-    saved = pipeline.get("saved", [])
+def check_reload(pipeline: Pipeline) -> dict:
+    saved = pipeline.saved
     if not saved:
         return finding(
             "reload",
@@ -162,9 +167,9 @@ def check_reload(pipeline: dict) -> dict:
             "",
             "fmnist run checks every saved format; fmnist verify checks one file.",
         )
-    bad = [s["file"] for s in saved if not s["ok"]]
-    files = ", ".join(s["file"] for s in saved)
-    worst = max(s["max_probability_difference"] for s in saved)
+    bad = [s.file for s in saved if not s.ok]
+    files = ", ".join(s.file for s in saved)
+    worst = max(s.max_probability_difference for s in saved)
     evidence = f"{files}; largest probability difference {worst:.1e}"
     if bad:
         return finding(
@@ -179,8 +184,8 @@ def check_reload(pipeline: dict) -> dict:
     )
 
 
-def check_test_set(config: dict, metrics: dict) -> dict:
-    if config.get("validate_on_test") or metrics.get("validated_on") == "test":
+def check_test_set(config: TrainConfig, metrics: Metrics) -> dict:
+    if config.validate_on_test or metrics.validated_on == "test":
         return finding(
             "test_set",
             "attention",
@@ -189,7 +194,7 @@ def check_test_set(config: dict, metrics: dict) -> dict:
             "validate_on_test = true",
             "Validate on a split of the training set (val_fraction, the default).",
         )
-    fraction = config.get("val_fraction", 0)
+    fraction = config.val_fraction
     if not fraction:
         return finding(
             "test_set",
@@ -206,13 +211,13 @@ def check_test_set(config: dict, metrics: dict) -> dict:
     )
 
 
-def check_balance(folder: RunFolder, test: dict) -> dict:
-    stats = read_json_or_empty(folder.exploration[0])
+def check_balance(folder: RunFolder, test: Evaluation | None) -> dict:
+    stats = read_json_or_empty(folder.exploration[0])  # the exploration's own statistics
     if stats:
         counts = stats["splits"]["train"]["classes"]["counts"]
         where = "training set"
-    elif test.get("per_class"):
-        counts = {name: v["support"] for name, v in test["per_class"].items()}
+    elif test is not None and test.per_class:
+        counts = {name: v.support for name, v in test.per_class.items()}
         where = "test set"
     else:
         return finding("balance", "unknown", "No class counts in this run folder.")
@@ -230,17 +235,16 @@ def check_balance(folder: RunFolder, test: dict) -> dict:
     )
 
 
-def check_normalise(metrics: dict) -> dict:
-    layers = metrics.get("layers", [])
-    if not layers:
+def check_normalise(metrics: Metrics) -> dict:
+    if not metrics.layers:
         return finding("normalise", "unknown", "The model's layers were not recorded.")
-    scaling = [layer for layer in layers if layer["type"] in ("Rescaling", "Normalization")]
+    scaling = [layer for layer in metrics.layers if layer.type in ("Rescaling", "Normalization")]
     if scaling:
         return finding(
             "normalise",
             "ok",
             "No: the model scales raw 0-255 pixels itself, so every caller feeds raw pixels.",
-            f"first layer after the input: {scaling[0]['name']} ({scaling[0]['type']})",
+            f"first layer after the input: {scaling[0].name} ({scaling[0].type})",
         )
     return finding(
         "normalise",
@@ -251,32 +255,31 @@ def check_normalise(metrics: dict) -> dict:
     )
 
 
-def check_photos(photos: dict, test: dict) -> dict:
+def check_photos(photos: Photos, test: Evaluation | None) -> dict:
     """For a run that learned photos: do its held-out photos lag the test set, and where."""
-    after = photos["held_out_scores"]["after"]
-    overall, folders = after["overall"], after["folders"]
-    rates = {n: s["top1"] / s["photos"] for n, s in folders.items() if s.get("top1") is not None}
+    overall, folders = photos.after.overall, photos.after.folders
+    rates = {n: s.share(s.top1) for n, s in folders.items() if s.top1 is not None}
     if not rates:  # every held-out photo is out of class: nothing to score top-1 on
         return finding("photos", "ok", "No held-out photo has a class to score.", "")
     weakest = min(rates, key=rates.get)
-    sure = overall.get("sure_accuracy")
+    sure = overall.sure_accuracy
     evidence = (
-        f"held-out photos top-1 {pct(overall['top1'])} (top-3 {pct(overall['top3'])}), "
+        f"held-out photos top-1 {pct(overall.top1)} (top-3 {pct(overall.top3)}), "
         f"weakest folder {weakest} {pct(rates[weakest])}; "
         + (f"sure answers right {pct(sure)}; " if sure is not None else "")
-        + f"not sure flags {pct(overall.get('in_class_flagged'))} of in-class photos"
+        + f"not sure flags {pct(overall.in_class_flagged)} of in-class photos"
         + (
-            f", {pct(overall['out_of_class_flagged'])} of out-of-class ones"
-            if overall.get("out_of_class_flagged") is not None
+            f", {pct(overall.out_of_class_flagged)} of out-of-class ones"
+            if overall.out_of_class_flagged is not None
             else ""
         )
     )
-    accuracy = test.get("accuracy")
-    if accuracy is not None and overall["top1"] < accuracy - RULES["photo_lag"]:
+    accuracy = test.accuracy if test is not None else None
+    if accuracy is not None and overall.top1 < accuracy - RULES["photo_lag"]:
         return finding(
             "photos",
             "attention",
-            f"Photos lag: {pct(overall['top1'])} top-1 against {pct(accuracy)} on the test "
+            f"Photos lag: {pct(overall.top1)} top-1 against {pct(accuracy)} on the test "
             f"set, weakest on {weakest}.",
             evidence,
             f"More labelled photos of {weakest}; bench/photos.py scores any folder.",
@@ -284,30 +287,27 @@ def check_photos(photos: dict, test: dict) -> dict:
     return finding("photos", "ok", "About as good as on the test set.", evidence)
 
 
-def diagnose(run_dir: Path | str) -> list[dict]:
-    """Every question answered for the run in `run_dir`, in the tutorials' order."""
-    folder = RunFolder(run_dir)
-    if not folder.is_run:
-        raise FmnistError(f"{folder.path}: not a run folder (no {folder.config_path.name})")
-    config = folder.read_record().get("config", {})
-    metrics, history = folder.read_metrics(), folder.read_history()
-    test, val = evaluation_of(metrics, "test"), evaluation_of(metrics, "val")
-    fit = judged_by_intent(check_fit(history, metrics, config), config)
-    best = metrics.get("best_epoch") or len(history.get("loss", [])) or 1
-    photos = folder.read_photos()
+def diagnose(run: Run | Path | str) -> list[dict]:
+    """Every question answered for a run (its records, or its folder), in the tutorials'
+    order."""
+    run = run if isinstance(run, Run) else Run.load(run)
+    config, metrics, curves = stored_config(run.config), run.metrics, run.curves
+    test, val = metrics.split("test"), metrics.split("val")
+    fit = judged_by_intent(check_fit(curves, metrics, config), config)
+    best = metrics.best_epoch or curves.epochs or 1
     return [
-        check_balance(folder, test),
+        check_balance(run.folder, test),
         check_normalise(metrics),
         fit,
         check_capacity(fit, metrics),
-        check_learning_rate(history, config, folder.read_state()),
-        check_epochs(history, metrics, config, fit),
+        check_learning_rate(curves, config, run.state),
+        check_epochs(curves, metrics, config, fit),
         check_accuracy(test or val, "test" if test else "validation"),
-        check_loss(history, config, best, val),
+        check_loss(curves, config, best, val),
         check_calibration(test, config),
-        check_reload(folder.read_pipeline()),
+        check_reload(run.pipeline),
         check_test_set(config, metrics),
-        *([check_photos(photos, test)] if photos else []),
+        *([check_photos(run.photos, test)] if run.photos else []),
     ]
 
 

@@ -28,6 +28,7 @@ from fmnist.run_folder import (
     RunFolder,
     atomic_open,
     atomic_path,
+    records,
     resolve_model_path,
 )
 from fmnist.terminal import render_table
@@ -196,7 +197,7 @@ def write_evaluation(result: Evaluation, out: Path | str, split: str = "test") -
     folder.plots.mkdir(parents=True, exist_ok=True)
     names, confusion = result.class_names, result.confusion
     everything = folder.read_metrics()
-    everything.setdefault("evaluation", {})[split] = result.metrics
+    everything.evaluation[split] = records.Evaluation.model_validate(result.metrics)
     folder.write_metrics(everything)
     metrics_path = folder.metrics_path
     rows = confusion.sum(axis=1, keepdims=True)
@@ -244,9 +245,9 @@ def write_evaluation(result: Evaluation, out: Path | str, split: str = "test") -
 
 
 def format_evaluation(metrics: dict) -> str:
-    """A readable summary for the terminal."""
+    """A readable summary for the terminal (an evaluation's metrics, `compute_metrics`')."""
     accuracy = f"{metrics['accuracy']:.4f}"
-    if metrics.get("tta"):
+    if metrics["tta"]:
         accuracy += f" ({tta_name(metrics['tta'])}; {metrics['accuracy_without_tta']:.4f} without)"
     lines = [
         f"images {metrics['images']}  loss {metrics['loss']:.4f}  accuracy {accuracy}  top-2 "
@@ -298,7 +299,7 @@ def evaluate_run(run_dir: Path | str, data=None, splits=("val", "test")) -> dict
     for split in splits:
         images, labels = evaluation_images(split, sets)
         if len(labels):
-            names = info.get("class_names") or data.class_names
+            names = info.get("class_names") or data.class_names  # the model file's metadata
             results[split] = evaluate_model(model, images, labels, names, config.tta)
             write_evaluation(results[split], run.path, split)
     return results

@@ -1,10 +1,10 @@
 """The diagnosis's questions about training: fit, capacity, learning rate, epochs, loss.
 
-    >>> fit = check_fit(history, metrics, config)
+    >>> fit = check_fit(run.curves, run.metrics, config)                  # doctest: +SKIP
     >>> fit["kind"]            # overfitting | underfitting | still_rising | ok | unknown
 
-Each reads the run's history, metrics and config (plain dicts) and returns a finding
-(`fmnist.evaluation.findings`); every threshold is in RULES.
+Each reads the run's typed records (its curves, metrics and TrainConfig) and returns a
+finding (`fmnist.evaluation.findings`); every threshold is in RULES.
 """
 
 from __future__ import annotations
@@ -12,32 +12,35 @@ from __future__ import annotations
 import math
 
 from fmnist.evaluation.findings import RULES, finding, pct
+from fmnist.run_folder import Curves, Metrics
+from fmnist.training.config import TrainConfig
 
 
-def plain_cross_entropy(history: dict, config: dict, validation: bool) -> list[float] | None:
+def plain_cross_entropy(
+    curves: Curves, label_smoothing: float, validation: bool
+) -> list[float] | None:
     """Per-epoch cross-entropy against the true labels: the `crossentropy` metric a run with
     label smoothing records, or the loss itself where the loss had no smoothing; None for a
     label-smoothed run that did not record it (older runs)."""
-    prefix = "val_" if validation else ""
-    if history.get(f"{prefix}crossentropy"):
-        return history[f"{prefix}crossentropy"]
-    if not config.get("label_smoothing"):
-        return history.get(f"{prefix}loss") or None
+    recorded = curves.val_crossentropy if validation else curves.crossentropy
+    if recorded:
+        return recorded
+    if not label_smoothing:
+        return (curves.val_loss if validation else curves.loss) or None
     return None
 
 
-def check_fit(history: dict, metrics: dict, config: dict) -> dict:
+def check_fit(curves: Curves, metrics: Metrics, config: TrainConfig) -> dict:
     """Overfitting (validation loss rising while training loss falls, the gap stop, or a wide
     accuracy gap), underfitting (low training accuracy, or still rising at the end), or
     neither."""
-    accuracy, val_accuracy = history.get("accuracy", []), history.get("val_accuracy", [])
+    accuracy, val_accuracy = curves.accuracy, curves.val_accuracy
     if not accuracy:
         return finding("fit", "unknown", "No training history in this run folder.")
-    val_loss = (
-        plain_cross_entropy(history, config, validation=True) or history.get("val_loss") or []
-    )
-    train_loss = plain_cross_entropy(history, config, validation=False) or history.get("loss", [])
-    if metrics.get("stopped_by") == "overfitting_gap":
+    smoothing = config.label_smoothing
+    val_loss = plain_cross_entropy(curves, smoothing, validation=True) or curves.val_loss
+    train_loss = plain_cross_entropy(curves, smoothing, validation=False) or curves.loss
+    if metrics.stopped_by == "overfitting_gap":
         epoch = len(accuracy)
         gap = accuracy[-1] - val_accuracy[-1]
         return finding(
@@ -85,7 +88,7 @@ def check_fit(history: dict, metrics: dict, config: dict) -> dict:
             "Train longer, or use a larger model (fmnist models lists them).",
             kind="underfitting",
         )
-    if still_rising(history, config):
+    if still_rising(curves, config):
         return finding(
             "fit",
             "attention",
@@ -101,15 +104,15 @@ def check_fit(history: dict, metrics: dict, config: dict) -> dict:
     return finding("fit", "ok", "Neither: training and validation curves agree.", evidence)
 
 
-def judged_by_intent(fit: dict, config: dict) -> dict:
+def judged_by_intent(fit: dict, config: TrainConfig) -> dict:
     """A recipe built for time (`BUILT_FOR_TIME`), trained for its own epochs, under-fits by
     design: its fit finding says so instead of asking for more epochs or a larger model."""
     from fmnist.training.models import BUILT_FOR_TIME, get_spec
 
-    model = config.get("model")
-    if fit.get("kind") not in ("underfitting", "still_rising") or model not in BUILT_FOR_TIME:
+    model = config.model
+    if fit["kind"] not in ("underfitting", "still_rising") or model not in BUILT_FOR_TIME:
         return fit
-    if config.get("epochs") != get_spec(model).recipe.get("epochs"):
+    if config.epochs != get_spec(model).recipe.get("epochs"):
         return fit
     return finding(
         "fit",
@@ -122,18 +125,18 @@ def judged_by_intent(fit: dict, config: dict) -> dict:
     )
 
 
-def still_rising(history: dict, config: dict) -> bool:
+def still_rising(curves: Curves, config: TrainConfig) -> bool:
     """Both accuracies still climbing over the last two epochs under a constant rate (under
     a decaying schedule the last epochs' gain comes from the annealing itself)."""
-    accuracy, val_accuracy = history.get("accuracy", []), history.get("val_accuracy", [])
-    if config.get("schedule", "constant") != "constant" or len(val_accuracy) < 3:
+    accuracy, val_accuracy = curves.accuracy, curves.val_accuracy
+    if config.schedule != "constant" or len(val_accuracy) < 3:
         return False
     step = RULES["still_rising"]
     return val_accuracy[-1] - val_accuracy[-3] > step and accuracy[-1] - accuracy[-3] > step
 
 
-def check_capacity(fit: dict, metrics: dict) -> dict:
-    params = metrics.get("params")
+def check_capacity(fit: dict, metrics: Metrics) -> dict:
+    params = metrics.params
     size = f"{params:,} parameters" if params else "parameter count not recorded"
     if fit["verdict"] == "unknown":
         return finding("capacity", "unknown", "Unknown without a training history.", size)
@@ -156,9 +159,9 @@ def check_capacity(fit: dict, metrics: dict) -> dict:
     return finding("capacity", "ok", "About right for this recipe: no sign of either.", size)
 
 
-def check_learning_rate(history: dict, config: dict, state=None) -> dict:
-    loss = history.get("loss", [])
-    rate = f"peak rate {config.get('learning_rate', '?')}, schedule {config.get('schedule', '?')}"
+def check_learning_rate(curves: Curves, config: TrainConfig, state=None) -> dict:
+    loss = curves.loss
+    rate = f"peak rate {config.learning_rate}, schedule {config.schedule}"
     if state is not None and state.status == "diverged":
         return finding(
             "learning_rate",
@@ -195,11 +198,11 @@ def check_learning_rate(history: dict, config: dict, state=None) -> dict:
     )
 
 
-def check_epochs(history: dict, metrics: dict, config: dict, fit: dict) -> dict:
-    epochs = len(history.get("loss", []))
-    best = metrics.get("best_epoch") or epochs
-    batch = f"batch size {config.get('batch_size', '?')}"
-    speed = metrics.get("train_images_per_s")
+def check_epochs(curves: Curves, metrics: Metrics, config: TrainConfig, fit: dict) -> dict:
+    epochs = curves.epochs
+    best = metrics.best_epoch or epochs
+    batch = f"batch size {config.batch_size}"
+    speed = metrics.train_images_per_s
     if speed:
         batch += f", {speed:,.0f} training images/s"
     if not epochs:

@@ -1,9 +1,13 @@
 """Scoring a model on people's photos: folders laid out like photos-dev, each named after
 what it holds.
 
-    >>> score = score_folders({"shirt": probabilities_of_the_shirt_photos, ...}, threshold)
-    >>> score["overall"]["top1"], score["overall"]["sure_accuracy"]
-    >>> risk_coverage(in_class_probabilities, right)        # [(coverage, accuracy), ...]
+    >>> import numpy as np
+    >>> shirts = np.array([[0.1, 0, 0, 0, 0, 0, 0.9, 0, 0, 0], [0.6, 0, 0, 0, 0, 0, 0.4, 0, 0, 0]])
+    >>> score = score_folders({"shirt": shirts}, threshold=0.7)
+    >>> score.overall.top1, score.overall.sure_accuracy, score.folders["shirt"].unsure
+    (0.5, 1.0, 1)
+    >>> risk_coverage(shirts, np.array([True, False]), coverages=(1.0, 0.5))
+    [[1.0, 0.5, 0.6], [0.5, 1.0, 0.9]]
 
 A folder counts as right the classes its class mapping gives it (`fmnist.data.photo_sets`):
 one class exactly (sneaker, sandal and ankle-boot name one kind each), any of a set
@@ -21,6 +25,7 @@ import numpy as np
 from fmnist.data.dataset import CLASS_NAMES
 from fmnist.data.photo_sets import load_mapping
 from fmnist.inference.unsure import unsure_mask
+from fmnist.run_folder import PhotoScores
 
 # folder -> the class indices that count as right (empty: out of class, "not sure" is right)
 FOLDER_CLASSES = load_mapping()  # photos-dev's layout, fmnist.data.clothing_dataset.toml
@@ -53,7 +58,7 @@ def folder_score(probabilities: np.ndarray, right: tuple, threshold: float | Non
 
 def score_folders(
     probabilities_by_folder: dict, threshold: float | None = None, mapping: dict | None = None
-) -> dict:
+) -> PhotoScores:
     """Per folder and overall: top-1, top-3 (in-class folders), unsure rates (all), the sure
     answers' accuracy and the risk-coverage curve (in-class); folders named as in `mapping`
     (fmnist.data.photo_sets; default: photos-dev's layout)."""
@@ -69,9 +74,10 @@ def score_folders(
         in_class = np.concatenate([probabilities_by_folder[n] for n in inside])
         right = np.concatenate([is_right(probabilities_by_folder[n], mapping[n]) for n in inside])
         curve = risk_coverage(in_class, right)
-    result = {"folders": folders, "overall": overall(folders, threshold, mapping)}
-    result["risk_coverage"] = curve
-    return result
+    summary = overall(folders, threshold, mapping)
+    return PhotoScores.model_validate(
+        {"folders": folders, "overall": summary, "risk_coverage": curve}
+    )
 
 
 def overall(folders: dict, threshold: float | None, mapping: dict) -> dict:

@@ -22,6 +22,7 @@ from fmnist.artifacts import load_model_with_metadata
 from fmnist.inference.answers import answer_probabilities, forward_function, tta_level
 from fmnist.inference.unsure import is_blank, is_unsure
 from fmnist.photos.prepare import PhotoError, PhotoSteps
+from fmnist.predict.schema import AnswerJSON, TopClass
 from fmnist.run_folder import resolve_model_path
 
 
@@ -85,27 +86,28 @@ class Answer:
         verdict = "right" if self.top[0][0] == truth else "WRONG"
         return f"{line}  (true: {truth}: {verdict})"
 
-    def to_dict(self, class_names, full: bool = False) -> dict:
-        """The answer as JSON, the one shape the CLI, the pipeline and the service give;
-        `full` adds every class's probability and the 28 x 28 pixels (the service's)."""
-        result = {"source": self.source}
+    def to_json(self, class_names, full: bool = False) -> AnswerJSON:
+        """The answer in its JSON shape (`fmnist.predict.schema`); `full` adds every
+        class's probability and the 28 x 28 pixels (the service's)."""
         if self.error:
-            return {**result, "error": self.error}
-        result["answer"] = self.verdict
-        result["sure"] = not self.unsure
-        result["top_k"] = [{"class": name, "probability": round(p, 6)} for name, p in self.top]
-        if full:
-            result["probabilities"] = {
-                name: round(float(p), 6)
-                for name, p in zip(class_names, self.probabilities, strict=True)
-            }
-            result["pixels"] = np.asarray(self.image).round().astype(int).tolist()
-        if self.steps is not None:
-            result["segmentation"] = self.steps.segmentation
-        if self.true_label is not None:
-            result["true"] = class_names[self.true_label]
-            result["correct"] = self.top[0][0] == class_names[self.true_label]
-        return result
+            return AnswerJSON(source=self.source, error=self.error)
+        truth = None if self.true_label is None else class_names[self.true_label]
+        rounded = np.round(self.probabilities, 6).tolist() if full else None
+        return AnswerJSON(
+            source=self.source,
+            answer=self.verdict,
+            sure=not self.unsure,
+            top_k=[TopClass(name=name, probability=round(p, 6)) for name, p in self.top],
+            probabilities=dict(zip(class_names, rounded, strict=True)) if full else None,
+            pixels=np.asarray(self.image).round().astype(int).tolist() if full else None,
+            segmentation=self.steps.segmentation if self.steps is not None else None,
+            true=truth,
+            correct=None if truth is None else self.top[0][0] == truth,
+        )
+
+    def to_dict(self, class_names, full: bool = False) -> dict:
+        """The answer as JSON, the one shape the CLI, the pipeline and the service give."""
+        return self.to_json(class_names, full).render()
 
 
 class Predictor:

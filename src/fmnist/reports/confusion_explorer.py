@@ -1,6 +1,6 @@
 """The report's explorable confusion matrix: a table whose cells open their test images.
 
-    >>> explorer = confusion_explorer(metrics["evaluation"]["test"], run.examples_path("test"))
+    >>> explorer = confusion_explorer(run.metrics.split("test"), run.folder.examples_path("test"))
     >>> explorer["rows"][6][0]      # the Shirt row's first cell: count, share, link
     >>> explorer["cells"][0]["images"][0]["caption"]
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from fmnist.evaluation.evaluate import CONFIDENT_MISTAKES
 from fmnist.images import data_url
+from fmnist.run_folder import Evaluation
 
 
 def thumbnail(image: np.ndarray) -> str:
@@ -52,13 +53,13 @@ def shown_image(examples: dict, k: int, names) -> dict:
     }
 
 
-def confusion_explorer(evaluation: dict, examples_path: Path) -> dict | None:
+def confusion_explorer(evaluation: Evaluation, examples_path: Path) -> dict | None:
     """Table rows (count, row share, link) and one panel of thumbnails per non-empty cell;
     None when the evaluation predates recording its confusion matrix."""
-    confusion = evaluation.get("confusion")
+    confusion = evaluation.confusion
     if not confusion:
         return None
-    names = list(evaluation["per_class"])
+    names = list(evaluation.per_class)
     examples = load_examples(examples_path)
     rows = []
     for i, row in enumerate(confusion):

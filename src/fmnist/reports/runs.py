@@ -14,66 +14,63 @@ from matplotlib.figure import Figure
 
 from fmnist.errors import FmnistError
 from fmnist.evaluation.diagnosis import MARKS, diagnose, plain_cross_entropy
-from fmnist.inference.answers import tta_level, tta_name
+from fmnist.inference.answers import tta_name
 from fmnist.plots import TRAIN_COLOR, VAL_COLOR, new_figure
-from fmnist.run_folder import RunFolder, evaluation_of, list_runs
+from fmnist.run_folder import Curves, Evaluation, Run, list_runs
 from fmnist.terminal import render_table
+from fmnist.training.config import stored_config
 
 
-def run_row(folder: Path | str) -> dict:
-    """One leaderboard row from a run folder's own files."""
-    run = RunFolder(folder)
-    record, metrics, state = run.read_record(), run.read_metrics(), run.read_state()
-    config = record.get("config", {})
-    history = run.read_history()
-    val = evaluation_of(metrics, "val").get("accuracy")
-    if val is None and history.get("val_accuracy"):
-        val = max(history["val_accuracy"])  # an unfinished run: its best epoch so far
-    evaluation = evaluation_of(metrics, "test")
-    test = evaluation.get("accuracy")
+def run_row(run: Run | Path | str) -> dict:
+    """One leaderboard row from a run's records."""
+    run = run if isinstance(run, Run) else Run.load(run)
+    metrics, state, config, curves = run.metrics, run.state, run.config, run.curves
+    test = metrics.split("test") or Evaluation()
+    val = (metrics.split("val") or Evaluation()).accuracy
+    if val is None and curves.val_accuracy:
+        val = max(curves.val_accuracy)  # an unfinished run: its best epoch so far
     status = state.live_status
     if status == "failed" and state.stage:
         status += f" ({state.stage})"
     return {
         "name": run.path.name,
-        "model": config.get("model", "?"),
+        "model": config["model"] if "model" in config else "?",
         "status": status,
         "error": state.error,
-        "epochs": state.epochs_done or len(history.get("loss", [])),
-        "max_epochs": config.get("epochs"),
+        "epochs": state.epochs_done or curves.epochs,
+        "max_epochs": config["epochs"] if "epochs" in config else None,
         "val_accuracy": val,
-        "test_accuracy": test,
-        "test_accuracy_without_tta": evaluation.get("accuracy_without_tta", test),
-        "wall_time_s": metrics.get("wall_time_s", state.train_seconds or None),
-        "params": metrics.get("params"),
-        "date": record.get("created", ""),
+        "test_accuracy": test.accuracy,
+        "test_accuracy_without_tta": test.plain_accuracy,
+        "photos": run.photos.after.overall.top1 if run.photos else None,  # held out
+        "wall_time_s": metrics.wall_time_s or state.train_seconds or None,
+        "params": metrics.params,
+        "date": run.record.created or "",
     }
 
 
-def format_run_summary(run_dir: Path | str) -> str:
+def format_run_summary(run: Run | Path | str) -> str:
     """Two lines on a finished run: its accuracy, how training went, where it is."""
-    run = RunFolder(run_dir)
-    m = run.read_metrics()
-    test, val = evaluation_of(m, "test"), evaluation_of(m, "val")
-    accuracy = f"{test['accuracy']:.4f}" if test else "not evaluated"
-    if test.get("tta"):
-        plain = test["accuracy_without_tta"]
-        accuracy += f" with {tta_name(tta_level(test))} ({plain:.4f} without)"
-    validation = f"{val['accuracy']:.4f}" if val else "-"
-    if val.get("tta"):  # the epoch lines show it without: say both, so they match
-        plain = val["accuracy_without_tta"]
-        validation += f" with {tta_name(tta_level(val))}, {plain:.4f} without"
+    run = run if isinstance(run, Run) else Run.load(run)
+    m = run.metrics
+    test, val = m.split("test"), m.split("val")
+    accuracy = f"{test.accuracy:.4f}" if test else "not evaluated"
+    if test and test.tta:
+        accuracy += f" with {tta_name(test.tta)} ({test.plain_accuracy:.4f} without)"
+    validation = f"{val.accuracy:.4f}" if val else "-"
+    if val and val.tta:  # the epoch lines show it without: say both, so they match
+        validation += f" with {tta_name(val.tta)}, {val.plain_accuracy:.4f} without"
     return (
-        f"\n{m['model']}: test accuracy {accuracy}  (validation {validation}; best epoch "
-        f"{m['best_epoch']} of {m['epochs_run']}, stopped by {m['stopped_by']}, "
-        f"{m['wall_time_s']:.1f} s in the epochs, {m['train_images_per_s']:.0f} images/s in "
-        f"{m.get('trained_in', 'float32')})\nRun folder: {run_dir}"
+        f"\n{m.model}: test accuracy {accuracy}  (validation {validation}; best epoch "
+        f"{m.best_epoch} of {m.epochs_run}, stopped by {m.stopped_by}, "
+        f"{m.wall_time_s:.1f} s in the epochs, {m.train_images_per_s:.0f} images/s in "
+        f"{m.trained_in or 'float32'})\nRun folder: {run.path}"
     )
 
 
 def leaderboard(runs_dir: Path | str = "runs") -> list[dict]:
     """Every run under `runs_dir`, best test accuracy first; unfinished runs last."""
-    rows = [run_row(run.path) for run in list_runs(runs_dir)]
+    rows = [run_row(Run.load(folder)) for folder in list_runs(runs_dir)]
     return sorted(
         rows,
         key=lambda r: (
@@ -88,7 +85,9 @@ def format_leaderboard(rows: list[dict]) -> str:
     def pct(value):
         return "-" if value is None else f"{100 * value:.2f}%"
 
-    header = ["#", "run", "model", "status", "epochs", "val acc", "test acc", "no TTA", "time"]
+    header = [
+        "#", "run", "model", "status", "epochs", "val acc", "test acc", "no TTA", "photos", "time"
+    ]  # fmt: skip
     table = [
         [
             rank,
@@ -99,22 +98,23 @@ def format_leaderboard(rows: list[dict]) -> str:
             pct(r["val_accuracy"]),
             pct(r["test_accuracy"]),
             pct(r["test_accuracy_without_tta"]),
+            pct(r["photos"]),
             "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.0f}s",
             "-" if r["params"] is None else f"{r['params']:,}",
             r["date"][:16],
         ]
         for rank, r in enumerate(rows, start=1)
     ]
-    return render_table([*header, "params", "date"], table, numeric={0, 4, 5, 6, 7, 8, 9})
+    return render_table([*header, "params", "date"], table, numeric={0, 4, 5, 6, 7, 8, 9, 10})
 
 
-def loss_series(history: dict, config: dict, validation: bool) -> tuple[list, str]:
+def loss_series(curves: Curves, label_smoothing: float, validation: bool) -> tuple[list, str]:
     """The loss to compare runs on: plain cross-entropy where the run has it (so a run with
     label smoothing is not made to look worse), else the loss it trained with."""
-    plain = plain_cross_entropy(history, config, validation)
+    plain = plain_cross_entropy(curves, label_smoothing, validation)
     if plain is not None:
         return plain, "cross-entropy"
-    return history.get(("val_" if validation else "") + "loss", []), "loss as trained"
+    return (curves.val_loss if validation else curves.loss), "loss as trained"
 
 
 def compare_runs(first: Path | str, second: Path | str) -> Figure:
@@ -123,14 +123,14 @@ def compare_runs(first: Path | str, second: Path | str) -> Figure:
     figure, axes = new_figure(1, 2, figsize=(12, 4.5))
     loss_kinds = set()
     for folder, color in ((Path(first), TRAIN_COLOR), (Path(second), VAL_COLOR)):
-        run = RunFolder(folder)
-        history, config = run.read_history(), run.read_record().get("config", {})
-        if not history:
+        run = Run.load(folder)
+        curves, smoothing = run.curves, stored_config(run.config).label_smoothing
+        if not curves.loss:
             raise FmnistError(f"{folder}: no training history (not a run folder?)")
-        epochs = range(1, len(history["loss"]) + 1)
+        epochs = range(1, curves.epochs + 1)
         for validation, style, what in ((False, "--", "training"), (True, "-", "validation")):
-            accuracy = history.get(("val_" if validation else "") + "accuracy")
-            loss, kind = loss_series(history, config, validation)
+            accuracy = curves.val_accuracy if validation else curves.accuracy
+            loss, kind = loss_series(curves, smoothing, validation)
             loss_kinds.add(kind)
             label = f"{folder.name} {what}"
             # linestyle and marker given apart: as one format string, "-" + "." reads "-.",
@@ -149,31 +149,32 @@ def compare_runs(first: Path | str, second: Path | str) -> Figure:
     return figure
 
 
-def config_changes(first: Path | str, second: Path | str) -> list[list]:
+def config_changes(first: Run, second: Run) -> list[list]:
     """The settings whose values differ between two runs: [setting, first, second]."""
+    import dataclasses
     import json
 
-    a = RunFolder(first).read_record().get("config", {})
-    b = RunFolder(second).read_record().get("config", {})
+    a, b = (dataclasses.asdict(stored_config(run.config)) for run in (first, second))
     skip = {"name", "runs_dir"}  # where a run lives, not how it trained
     return [
-        [key, json.dumps(a.get(key)), json.dumps(b.get(key))]
-        for key in dict.fromkeys([*a, *b])
-        if key not in skip and a.get(key) != b.get(key)
+        [key, json.dumps(a[key]), json.dumps(b[key])]
+        for key in a
+        if key not in skip and a[key] != b[key]
     ]
 
 
 def comparison(first: Path | str, second: Path | str) -> dict:
     """Both runs' rows, diagnoses and what changed between their configs."""
-    rows = [run_row(first), run_row(second)]
-    by_key = [{f["key"]: f for f in diagnose(run)} for run in (first, second)]
+    runs = [Run.load(first), Run.load(second)]
+    rows = [run_row(run) for run in runs]
+    by_key = [{f["key"]: f for f in diagnose(run)} for run in runs]
     absent = {"question": "", "verdict": "unknown", "answer": "not asked of this run"}
     questions = []
     for key in dict.fromkeys([*by_key[0], *by_key[1]]):  # one run may answer more (photos)
         a, b = (found.get(key, absent) for found in by_key)
         question = a["question"] or b["question"]
         questions.append([question, a["verdict"], a["answer"], b["verdict"], b["answer"]])
-    return {"runs": rows, "changes": config_changes(first, second), "questions": questions}
+    return {"runs": rows, "changes": config_changes(*runs), "questions": questions}
 
 
 def format_comparison(found: dict) -> str:
@@ -198,13 +199,11 @@ def format_comparison(found: dict) -> str:
 def write_comparison_page(found: dict, out: Path | str, figure_path=None) -> Path:
     """A `comparison` as a small self-contained HTML page: both runs' figures, what
     changed, both diagnoses."""
-    from markupsafe import Markup
 
-    from fmnist.reports.report import STYLE, percent, picture, template
+    from fmnist.reports.report import percent, picture, template
     from fmnist.run_folder import atomic_open
 
     context = {
-        "style": Markup(STYLE),
         **found,
         "percent": percent,
         "curves": picture(Path(figure_path), "Training curves of both runs")

@@ -32,9 +32,10 @@ from starlette.requests import ClientDisconnect
 from fmnist.images import data_url, outlined
 from fmnist.photos.step_images import heat_overlay
 from fmnist.predict.predictor import Predictor
-from fmnist.run_folder import RunFolder, evaluation_of, resolve_model_path
+from fmnist.predict.schema import PredictResponse
+from fmnist.run_folder import RunFolder, resolve_model_path
 from fmnist.serving.batcher import RequestBatcher
-from fmnist.serving.docs import add_docs, predict_openapi
+from fmnist.serving.docs import ERRORS, add_docs, predict_openapi
 from fmnist.serving.metrics import (
     RequestObserver,
     ServiceMetrics,
@@ -151,7 +152,12 @@ def create_app(
             },
         }
 
-    @app.post("/v1/predict", openapi_extra=predict_openapi(limits))
+    @app.post(
+        "/v1/predict",
+        openapi_extra=predict_openapi(limits),
+        response_model=PredictResponse,  # the schema's; the answer is sent as it is made
+        responses=ERRORS,
+    )
     async def predict(request: Request, top_k: int = limits.default_top_k, explain: bool = False):
         started = time.perf_counter()
         if not 1 <= top_k <= len(predictor.class_names):
@@ -230,16 +236,16 @@ def model_details(path: Path, run: RunFolder | None = None) -> dict:
         "file": path.name,
         "fmnist_version": __version__,
     }
-    metrics = run.read_metrics() if run else {}
-    if metrics:
-        test = evaluation_of(metrics, "test")
+    metrics = run.read_metrics() if run else None
+    if metrics is not None and metrics.model:
+        test, val = metrics.split("test"), metrics.split("val")
         details["metrics"] = {
-            "model": metrics.get("model"),
-            "params": metrics.get("params"),
-            "test_accuracy": test.get("accuracy"),  # with the run's TTA, if it has it
-            "test_accuracy_without_tta": test.get("accuracy_without_tta", test.get("accuracy")),
-            "test_loss": test.get("loss"),
-            "val_accuracy": evaluation_of(metrics, "val").get("accuracy"),
+            "model": metrics.model,
+            "params": metrics.params,
+            "test_accuracy": test.accuracy if test else None,  # with the run's TTA, if any
+            "test_accuracy_without_tta": test.plain_accuracy if test else None,
+            "test_loss": test.loss if test else None,
+            "val_accuracy": val.accuracy if val else None,
         }
     return details
 

@@ -1,8 +1,9 @@
 """The service's API docs without a network: Swagger UI from the package, and an OpenAPI
 schema that describes the real request bodies, so "Try it out" can upload a photo.
 
-    >>> add_docs(app)                     # GET /docs, and the assets it loads
-    >>> app.post("/v1/predict", openapi_extra=predict_openapi(limits))
+    >>> add_docs(app)                                      # doctest: +SKIP
+    >>> body = predict_openapi(limits)                     # doctest: +SKIP
+    >>> app.post("/v1/predict", openapi_extra=body, responses=ERRORS)  # doctest: +SKIP
 
 FastAPI's own /docs page loads Swagger UI from a CDN: blank without internet. Here the
 page loads the copy that the `fastapi-swagger` package ships (FastAPI's self-hosted docs
@@ -16,6 +17,8 @@ from importlib import resources
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import Response
+
+from fmnist.predict.schema import ErrorResponse
 
 ASSETS = {  # URL -> (file in fastapi_swagger/resources, media type)
     "/docs/swagger-ui-bundle.js": ("swagger-ui-bundle.js", "application/javascript"),
@@ -53,24 +56,10 @@ CACHE = {"cache-control": "public, max-age=86400"}
 
 
 def predict_openapi(limits) -> dict:
-    """/v1/predict's request bodies and answer, for the schema (the endpoint reads the
-    request itself, so FastAPI cannot infer them)."""
-    probabilities = {"type": "object", "additionalProperties": {"type": "number"}}
-    prediction = {
-        "type": "object",
-        "properties": {
-            "source": {"type": "string"},
-            "top_k": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"class": {"type": "string"}, "probability": {"type": "number"}},
-                },
-            },
-            "probabilities": probabilities,
-            "pixels": {"type": "array", "description": "the 28 x 28 input the model saw"},
-        },
-    }
+    """/v1/predict's request bodies, for the schema (the endpoint reads the request itself,
+    so FastAPI cannot infer them); its answers come from `fmnist.predict.schema`."""
+    pixels = "28x28 or Nx28x28 numbers 0-255, article light on dark"
+    files = {"type": "array", "items": {"type": "string", "format": "binary"}}
     return {
         "requestBody": {
             "required": True,
@@ -80,65 +69,28 @@ def predict_openapi(limits) -> dict:
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "properties": {
-                            "files": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            }
-                        },
+                        "properties": {"files": files},
                         "required": ["files"],
                     }
                 },
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "properties": {
-                            "pixels": {
-                                "type": "array",
-                                "description": "28x28 or Nx28x28 numbers 0-255, article "
-                                "light on dark",
-                            }
-                        },
+                        "properties": {"pixels": {"type": "array", "description": pixels}},
                         "required": ["pixels"],
                     }
                 },
             },
         },
-        "responses": {
-            "200": {
-                "description": "Each image's classes, best first",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "model": {"type": "string"},
-                                "predictions": {"type": "array", "items": prediction},
-                                "time_ms": {"type": "number"},
-                                "request_id": {"type": "string"},
-                            },
-                        }
-                    }
-                },
-            },
-            "4XX": {
-                "description": "A request to fix (413: too large, 415: not an image, 422: "
-                "a value out of range), said in one line",
-                "content": {"application/json": {"schema": ERROR_SCHEMA}},
-            },
-        },
     }
 
 
-ERROR_SCHEMA = {  # every 4xx body (fmnist.serving.requests.error_body)
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
-        },
-        "request_id": {"type": "string"},
-    },
+ERRORS = {  # every 4xx body (fmnist.serving.requests.error_body)
+    "4XX": {
+        "model": ErrorResponse,
+        "description": "A request to fix (413: too large, 415: not an image, 422: a value out "
+        "of range), said in one line",
+    }
 }
 
 

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fmnist.run_folder import SweepFolder, atomic_open, evaluation_of, list_runs
+from fmnist.run_folder import Run, SweepFolder, atomic_open, list_runs
 from fmnist.sweeps.spec import SweepSpec
 from fmnist.terminal import render_table
+from fmnist.training.config import TrainConfig, stored_config
 
 
 def trial_rows(sweep_dir: Path, spec: SweepSpec, errors: dict) -> list[dict]:
     """One row per trial from its run folder, best first by the sweep's metric."""
     rows = []
-    for run in list_runs(sweep_dir):
-        config, metrics, state = run.read_config_values(), run.read_metrics(), run.read_state()
-        val, history = evaluation_of(metrics, "val"), run.read_history()
+    for folder in list_runs(sweep_dir):
+        run = Run.load(folder)
+        config, metrics, state = stored_config(run.config), run.metrics, run.state
+        val, test = metrics.split("val"), metrics.split("test")
         status = "stopped by ASHA" if state.stopped_by == "asha" else state.live_status
         error = errors.get(SweepFolder.trial_id(run.path))
         rows.append(
@@ -30,13 +32,12 @@ def trial_rows(sweep_dir: Path, spec: SweepSpec, errors: dict) -> list[dict]:
                 "trial": run.path.name,
                 "status": f"{status}: {error}" if error and status != "finished" else status,
                 "epochs": state.epochs_done,
-                "val_accuracy": val.get("accuracy", max(history.get("val_accuracy", [0]) or [0])),
-                "val_loss": val.get("loss"),
-                "test_accuracy": evaluation_of(metrics, "test").get("accuracy"),
+                "val_accuracy": val.accuracy if val else max(run.curves.val_accuracy or [0]),
+                "val_loss": val.loss if val else None,
+                "test_accuracy": test.accuracy if test else None,
                 "seconds": state.train_seconds,
-                "node": metrics.get("node"),
-                "params": {k: swept_value(config, k) for k in spec.space}
-                or {"seed": config.get("seed")},
+                "node": metrics.node,
+                "params": {k: swept_value(config, k) for k in spec.space} or {"seed": config.seed},
             }
         )
     sign = -1 if spec.mode == "max" else 1
@@ -44,10 +45,11 @@ def trial_rows(sweep_dir: Path, spec: SweepSpec, errors: dict) -> list[dict]:
     return sorted(rows, key=lambda r: (r[key] is None, sign * (r[key] or 0)))
 
 
-def swept_value(config: dict, key: str):
+def swept_value(config: TrainConfig, key: str):
+    """A trial's value of a swept key (`model_args.width` for a model's own argument)."""
     if key.startswith("model_args."):
-        return config.get("model_args", {}).get(key.removeprefix("model_args."))
-    return config.get(key)
+        return config.model_args.get(key.removeprefix("model_args."))
+    return getattr(config, key)
 
 
 def write_leaderboard(path: Path, rows: list[dict]) -> None:

@@ -29,7 +29,6 @@ from fmnist.run_folder import (
     RunFolder,
     SweepFolder,
     atomic_open,
-    evaluation_of,
     list_runs,
     write_json,
 )
@@ -248,11 +247,11 @@ def summarize(sweep_dir, spec, data_dir, repeat, seconds, errors, nodes, echo) -
     if not repeat:
         evaluate_run(best, dataset, splits=("test",))
         write_report(best)
-        rows[0]["test_accuracy"] = evaluation_of(RunFolder(best).read_metrics(), "test")["accuracy"]
+        rows[0]["test_accuracy"] = RunFolder(best).read_metrics().split("test").accuracy
     with atomic_open(SweepFolder(sweep_dir).best_config_path) as stream:
-        from fmnist.training.config import make_config
+        from fmnist.training.config import stored_config
 
-        stream.write(config_toml(make_config(RunFolder(best).read_config_values())))
+        stream.write(config_toml(stored_config(RunFolder(best).read_config_values())))
     write_leaderboard(SweepFolder(sweep_dir).leaderboard_path, rows)
     if spec.space and not repeat:
         save_figure(sweep_figure(rows, spec), SweepFolder(sweep_dir).parameters_figure)

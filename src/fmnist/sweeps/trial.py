@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fmnist.run_folder import RunFolder, SweepFolder, evaluation_of
+from fmnist.run_folder import RunFolder, SweepFolder
 from fmnist.sweeps.spec import parse_sweep, trial_config
 
 
@@ -30,7 +30,8 @@ def run_trial(params: dict, context: dict) -> None:
 
     limit_threads(context["threads"])
     from fmnist.data.dataset import load_dataset
-    from fmnist.training.train import TrainingInterrupted, resume, train
+    from fmnist.stages import TRIAL_STAGES, run_stages
+    from fmnist.training.train import TrainingInterrupted
 
     spec = parse_sweep(context["spec"])
     trial_id = tune.get_context().get_trial_id()
@@ -41,42 +42,44 @@ def run_trial(params: dict, context: dict) -> None:
     state = RunFolder(run_dir).read_state()
     if state.status == "finished":
         return
+    resumable = state.status in ("running", "interrupted", "failed") and state.epochs_done
+    run_dir.mkdir(parents=True, exist_ok=True)
+    splits = trial_splits(context["repeat"])
+    options = dict(data=data, callbacks=(callback,), splits=splits, echo=quiet)
     try:
-        if state.status in ("running", "interrupted", "failed") and state.epochs_done:
-            resume(run_dir, data, extra_callbacks=[callback])
-        else:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            train(config, data, extra_callbacks=[callback], run_dir=run_dir)
+        run_stages(run_dir if resumable else config, TRIAL_STAGES, run_dir=run_dir, **options)
     except TrainingInterrupted:
         return  # Tune ended the trial; the sweep finishes (or a restore resumes) its folder
-    complete_trial(RunFolder(run_dir), data, config.epochs, context["repeat"])
+
+
+def trial_splits(repeat: bool) -> tuple:
+    """What a trial is evaluated on: validation (what the sweep ranks by), and the test set
+    for repeats (their mean and spread)."""
+    return ("val", "test") if repeat else ("val",)
 
 
 def complete_trial(run: RunFolder, data, epochs: int, repeat: bool, node=None) -> None:
     """A trial's run folder made whole: finished as it stands where Tune ended it between
-    epochs (stopped_by "asha" when that was before its last epoch), its node recorded, its
-    validation figures (and, for repeats, its test figures) measured, its report written."""
-    from fmnist.evaluation.evaluate import evaluate_run
-    from fmnist.reports.report import write_report
-    from fmnist.tracking.mlflow_runs import finish_tracking
+    epochs (stopped_by "asha" when that was before its last epoch), its stages done, its
+    node recorded."""
+    from fmnist.stages import TRIAL_STAGES, run_stages
     from fmnist.training.train import finish_stopped
 
     state = run.read_state()
-    changed = state.status != "finished"
-    if changed:
-        if not state.epochs_done:
-            return  # failed before its first epoch: nothing to finish
+    if not state.epochs_done:
+        return  # failed before its first epoch: nothing to finish
+    if not state.trained:
         finish_stopped(run.path, data, "asha" if state.epochs_done < epochs else "epochs")
+    if run.read_state().stages_left:
+        run_stages(run.path, TRIAL_STAGES, data=data, splits=trial_splits(repeat), echo=quiet)
     metrics = run.read_metrics()
-    if node and metrics.get("node") != node:
-        run.write_metrics({**metrics, "node": node})
-    splits = ("val", "test") if repeat else ("val",)
-    if any(not evaluation_of(metrics, split) for split in splits):
-        evaluate_run(run.path, data, splits=splits)
-        changed = True
-    if changed or not run.report_path.is_file():  # a trial that finished on its own has one
-        write_report(run.path)
-    finish_tracking(run.path)  # a tracked trial: its final metrics, model and report
+    if node and metrics.node != node:
+        metrics.node = node
+        run.write_metrics(metrics)
+
+
+def quiet(*args, **kwargs) -> None:
+    """The sweep's driver prints its own table, not each trial's stage lines."""
 
 
 def limit_threads(threads: int) -> None:

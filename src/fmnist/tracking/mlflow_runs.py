@@ -22,7 +22,7 @@ import os
 import keras
 
 from fmnist.errors import FmnistError
-from fmnist.run_folder import RunFolder, read_json_or_empty, write_json
+from fmnist.run_folder import Metrics, RunFolder, Tracking
 
 EXPERIMENT = "fmnist"  # unless MLFLOW_EXPERIMENT_NAME names another
 MODEL_REQUIREMENTS = ["keras>=3", "tensorflow"]  # given, not inferred: inference imports all
@@ -59,9 +59,11 @@ def prepare_store() -> str:
     return uri
 
 
-def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
-    """The numbers of a run's metrics file, keyed by their path (`evaluation.test.accuracy`);
+def flat_metrics(metrics: Metrics | dict, prefix: str = "") -> dict[str, float]:
+    """The numbers of a run's metrics, keyed by their path (`evaluation.test.accuracy`);
     lists (per-class tables, the confusion matrix) and flags stay in the artifacts."""
+    if isinstance(metrics, Metrics):
+        metrics = metrics.to_dict()
     flat = {}
     for key, value in metrics.items():
         name = f"{prefix}{key}"
@@ -87,29 +89,31 @@ def start_tracking(run: RunFolder, config: dict) -> str:
     mlflow = require_mlflow()
     from mlflow.tracking import MlflowClient
 
-    record = read_json_or_empty(run.mlflow_path)
-    client = MlflowClient(record.get("tracking_uri") or tracking_uri())
-    if record.get("run_id"):
-        client.update_run(record["run_id"], status="RUNNING")
-        return record["run_id"]
+    record = run.read_tracking()
+    if record is not None:  # a resumed run: the same MLflow run
+        MlflowClient(record.tracking_uri).update_run(record.run_id, status="RUNNING")
+        return record.run_id
+    client = MlflowClient(tracking_uri())
     experiment = experiment_id(client)
-    tags = {"fmnist.run_folder": str(run.path.resolve()), "fmnist.model": config.get("model")}
+    tags = {"fmnist.run_folder": str(run.path.resolve()), "fmnist.model": str(config["model"])}
     mlflow_run = client.create_run(experiment, run_name=run.path.name, tags=tags)
     params = [mlflow.entities.Param(k, v) for k, v in flat_params(config).items()]
     client.log_batch(mlflow_run.info.run_id, params=params)
-    write_json(
-        run.mlflow_path,
-        {"run_id": mlflow_run.info.run_id, "tracking_uri": client.tracking_uri,
-         "experiment_id": experiment},
-    )  # fmt: skip
+    run.write_tracking(
+        Tracking(
+            run_id=mlflow_run.info.run_id,
+            tracking_uri=client.tracking_uri,
+            experiment_id=experiment,
+        )
+    )
     return mlflow_run.info.run_id
 
 
 def _client(run: RunFolder):
     from mlflow.tracking import MlflowClient
 
-    record = read_json_or_empty(run.mlflow_path)
-    return MlflowClient(record["tracking_uri"]), record["run_id"]
+    record = run.read_tracking()
+    return MlflowClient(record.tracking_uri), record.run_id
 
 
 class MlflowEpochs(keras.callbacks.Callback):

@@ -150,6 +150,13 @@ def make_config(values: dict) -> TrainConfig:
     return config
 
 
+def stored_config(values: dict) -> TrainConfig:
+    """A run folder's config (its record's "config"), as `make_config` reads it, with the
+    keys of older versions that this one no longer has left out."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)} | {"shift_tta"}
+    return make_config({k: v for k, v in values.items() if k in known})
+
+
 def with_tta_level(values: dict) -> dict:
     """Configs written before `tta` was a level (`tta = true`, `shift_tta = true`) read as
     the level they meant."""

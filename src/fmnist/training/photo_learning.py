@@ -3,7 +3,7 @@ together, so that it answers photos well, says "not sure" for what is none of th
 classes, and keeps what it knew.
 
     >>> record = learn_photos("runs/20261129-101500-lean_cnn", PhotoLearning("photos-train"))
-    >>> record["held_out_scores"]["after"]["overall"]["top1"], record["unsure_below"]
+    >>> record.after.overall.top1, record.unsure_below
 
 The method, one loss for every image (`set_loss`). A photo's target is the set of classes
 it may be, as 0/1 over the ten: one class (a sneaker), several (a closed shoe that is none
@@ -47,7 +47,7 @@ from fmnist.plots import (
     risk_coverage_figure,
     save_figure,
 )
-from fmnist.run_folder import RunFolder, write_json
+from fmnist.run_folder import Photos, RunFolder
 from fmnist.training.augment import augment, random_flip
 from fmnist.training.config import make_config
 
@@ -205,7 +205,7 @@ def fine_tune(model, photos: PhotoSet, rows, pixels, splits, answers, settings, 
     return uncompiled(model)
 
 
-def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=print) -> dict:
+def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=print) -> Photos:
     """Fine-tune the run's model on its photos and Fashion-MNIST; save it in place with what
     it learned (photos, mapping, the threshold) and write the run's photo record."""
     run = RunFolder(run_dir)
@@ -247,21 +247,19 @@ def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=p
     kept = {k: v for k, v in info.items() if k not in ("class_names", "input")}
     metadata = {**kept, "unsure_below": round(threshold, 6), "photo_learning": learned}
     save_model(model, run.model_path, info.get("class_names"), metadata)
-    record = {
+    record = Photos(
         **learned,
-        "unsure_below": threshold,
-        "held_out_scores": {"before": before, "after": after},
-        "val_accuracy_after": float(np.mean(val.argmax(axis=1) == splits.val_y))
-        if len(val)
-        else None,
-        "prepare_s": round(prepared_s, 2),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    write_json(run.photos_path, record)
+        unsure_below=threshold,
+        held_out_scores={"before": before, "after": after},
+        val_accuracy_after=float(np.mean(val.argmax(axis=1) == splits.val_y)) if len(val) else None,
+        prepare_s=round(prepared_s, 2),
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    run.write_photos(record)
     grid = held_out_grid(pixels[held], held_probabilities, held_folders, photo_set, threshold)
     save_figure(grid, run.photos_figure)
-    answered = 1 - after["overall"]["in_class_flagged"]
-    save_figure(risk_coverage_figure(after["risk_coverage"], answered), run.photos_curve)
+    answered = 1 - after.overall.in_class_flagged
+    save_figure(risk_coverage_figure(after.risk_coverage, answered), run.photos_curve)
     return record
 
 
@@ -289,7 +287,7 @@ def held_out_grid(pixels, probabilities, folders, photo_set, threshold, count: i
     return image_grid(pixels[sorted(chosen, key=lambda k: folders[k])], titles, colors)
 
 
-def learn_photos_if_asked(run_dir: Path | str, data=None, echo=print) -> dict | None:
+def learn_photos_if_asked(run_dir: Path | str, data=None, echo=print) -> Photos | None:
     """A trained run whose config names photos (`--photos`) learns them, once."""
     run = RunFolder(run_dir)
     config = make_config(run.read_config_values())
@@ -297,9 +295,8 @@ def learn_photos_if_asked(run_dir: Path | str, data=None, echo=print) -> dict | 
         return None
     settings = PhotoLearning(config.photos, config.photo_classes, seed=config.seed)
     record = learn_photos(run.path, settings, data, echo)
-    held = record["held_out_scores"]
     echo(
-        f"[photos] held-out photos top-1 {held['before']['overall']['top1']:.1%} -> "
-        f"{held['after']['overall']['top1']:.1%}; not sure below {record['unsure_below']:.3f}"
+        f"[photos] held-out photos top-1 {record.before.overall.top1:.1%} -> "
+        f"{record.after.overall.top1:.1%}; not sure below {record.unsure_below:.3f}"
     )
     return record

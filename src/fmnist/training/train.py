@@ -30,7 +30,7 @@ from fmnist.inference.unsure import unsure_share, unsure_threshold
 from fmnist.machine import amx_available, package_versions
 from fmnist.photos.augment import photo_style
 from fmnist.plots import save_figure, training_curves
-from fmnist.run_folder import RunFolder, RunState
+from fmnist.run_folder import Metrics, Record, RunFolder, RunState
 from fmnist.tracking.mlflow_runs import MlflowEpochs, end_tracking, require_mlflow
 from fmnist.training import callbacks
 from fmnist.training.airbench import fit_to_data
@@ -135,29 +135,34 @@ def create_run_dir(config: TrainConfig) -> Path:
     return RunFolder.create(config.runs_dir, config.name or config.model).path
 
 
-def train(
-    config: TrainConfig, dataset: Dataset | None = None, extra_callbacks=(), run_dir=None
-) -> Path:
-    """Train a fresh run of `config` (in `run_dir`, made by create_run_dir by default);
-    returns its run folder."""
-    # What can fail before any work fails here, before a run folder exists: the model and
-    # its overrides, the photos to learn, MLflow when asked, then the data.
+def check_before_training(config: TrainConfig) -> None:
+    """What can fail before any work fails here, before a run folder exists: the model and
+    its overrides, the photos to learn, MLflow when asked (the data: when it is loaded)."""
     create_model(config.model, **config.model_args)
     if config.photos:
         find_photo_set(config.photos, config.photo_classes)
     if config.mlflow:
         require_mlflow()
+
+
+def train(
+    config: TrainConfig, dataset: Dataset | None = None, extra_callbacks=(), run_dir=None, stages=()
+) -> Path:
+    """Train a fresh run of `config` (in `run_dir`, made by create_run_dir by default);
+    returns its run folder. `stages`: what is asked of the run after training
+    (`fmnist.stages`): the run is finished only once they are done."""
+    check_before_training(config)
     dataset = dataset or load_dataset(data_dir=config.data_dir)
     run = RunFolder(run_dir or create_run_dir(config))
     run.write_record(
-        {
-            "config": dataclasses.asdict(config),
-            "versions": package_versions(),
-            "created": datetime.now().isoformat(timespec="seconds"),
-            "command": sys.argv,
-        }
+        Record(
+            config=dataclasses.asdict(config),
+            versions=package_versions(),
+            created=datetime.now().isoformat(timespec="seconds"),
+            command=sys.argv,
+        )
     )
-    state = RunState(status="running")
+    state = RunState(status="running", stages=list(stages))
     run.write_state(state)
     return fit_recorded(run, config, dataset, state, {}, None, extra_callbacks)
 
@@ -173,6 +178,8 @@ def resume(run_dir: Path | str, dataset: Dataset | None = None, extra_callbacks=
     state = run.read_state()
     if state.status == "finished":
         raise FmnistError(f"{run.path}: this run finished; nothing to resume")
+    if state.trained:  # training was over; what failed came after (fmnist.stages goes on)
+        return run.path
     history = {k: v[: state.epochs_done] for k, v in run.read_history().items()}
     model = load_model(run.path / state.checkpoint, compile=True) if state.epochs_done else None
     state.status, state.stage, state.error = "running", None, None
@@ -281,17 +288,15 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
     # Re-saved uncompiled (the optimizer's state, twice the weights' size, only serves
     # resume, which has its own checkpoint), with how the model's answers are made.
     save_model(model, run.model_path, info.get("class_names"), {"tta": config.tta, **unsure})
-    metrics = {
-        "model": config.model,
-        "params": model.count_params(),
-        "layers": layer_table(model),
-        "tta": config.tta,
-        "trained_in": state.precision,
-        **unsure,
-    }
     val_acc = history.get("val_accuracy", [])
     seconds, epochs = state.train_seconds, state.epochs_done
-    metrics.update(
+    metrics = Metrics(
+        model=config.model,
+        params=model.count_params(),
+        layers=layer_table(model),
+        tta=config.tta,
+        trained_in=state.precision,
+        **unsure,
         epochs_run=epochs,
         stopped_by=state.stopped_by,
         best_epoch=1 + int(np.argmax(val_acc)) if val_acc else epochs,
@@ -303,10 +308,10 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
     )
     run.write_metrics(metrics)
     curves = training_curves(
-        history, f"{config.model}: {run.path.name}", metrics["best_epoch"], config.label_smoothing
+        history, f"{config.model}: {run.path.name}", metrics.best_epoch, config.label_smoothing
     )
     save_figure(curves, run.curves_path)
-    state.status = "finished"
+    state.status = "running" if state.stages_left else "finished"
     if state.checkpoint:
         (run.path / state.checkpoint).unlink(missing_ok=True)
         state.checkpoint = None

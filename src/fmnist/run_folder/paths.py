@@ -1,30 +1,37 @@
-"""The run folder: the one module that knows its file names and reads and writes them.
+"""The run folder's names: every file a run, its exploration, its predictions and a sweep
+folder hold, and the one place each is read and written, typed (`records`).
 
-    >>> run = RunFolder.create("runs", "lean_cnn")        # runs/20261124-101500-lean_cnn/
-    >>> run.write_state(RunState(status="running"))
-    >>> run.read_state().status, run.read_history()["val_accuracy"][-1]
-    >>> model_path, run = resolve_model_path("runs/20261124-101500-lean_cnn")
+    >>> import tempfile
+    >>> run = RunFolder.create(tempfile.mkdtemp(), "lean_cnn")
+    >>> run.write_state(RunState(status="finished", epochs_done=7))
+    >>> run.read_state().status, run.read_metrics().evaluation
+    ('finished', {})
 
-Every write is atomic (a temporary file, then a rename), so a run killed at any moment
-leaves each file either as it was or as it was meant to be; the temporary files a kill
-leaves behind are removed by `remove_leftovers`. TensorFlow-free, so `fmnist runs` and
-`fmnist report` start in a moment.
+Every write is atomic (`fmnist.run_folder.atomic`); the temporary files a kill leaves behind
+are removed by `remove_leftovers`. TensorFlow-free, so `fmnist runs` and `fmnist report`
+start in a moment.
 """
 
 from __future__ import annotations
 
 import csv
-import glob
 import json
-import os
-import shutil
-import socket
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
+import pydantic
+
 from fmnist.errors import FmnistError, describe_os_error
+from fmnist.run_folder.atomic import atomic_open, write_json
+from fmnist.run_folder.records import (
+    Metrics,
+    Photos,
+    Pipeline,
+    Record,
+    RunState,
+    Shape,
+    Tracking,
+)
 
 STATUSES = ("running", "interrupted", "failed", "diverged", "finished")
 
@@ -60,115 +67,6 @@ def prediction_path(folder: Path | str, stem: str, kind: str) -> Path:
 def prediction_figures(folder: Path | str, kind: str) -> list[Path]:
     """The figures of one kind in a predictions folder, by name."""
     return sorted(Path(folder).glob(f"*_{kind}.png"))
-
-
-@dataclass
-class RunState:
-    """Where a run stands (state.json); what resume and `fmnist runs` read."""
-
-    status: str = "running"  # one of STATUSES, or "unknown" for a folder without a state
-    epochs_done: int = 0  # finished epochs, each with its history row
-    checkpoint: str | None = None  # the resume checkpoint, relative to the run folder
-    train_seconds: float = 0.0  # time inside the epochs, checkpoints included
-    precision: str | None = None  # the arithmetic it trains in: float32 or bfloat16
-    stopped_by: str | None = None  # epochs | early_stopping | overfitting_gap | asha (a sweep)
-    stage: str | None = None  # failed or interrupted: the stage it stopped in
-    error: str | None = None  # failed or diverged: the one-line reason
-    pid: int | None = None  # running: the process that runs it, on `host`
-    host: str | None = None
-
-    @property
-    def live_status(self) -> str:
-        """The status, with a "running" run whose process is gone (kill -9, a crash, a
-        reboot) seen as "interrupted": only checked on the machine that ran it."""
-        if self.status != "running" or self.pid is None or self.host != socket.gethostname():
-            return self.status
-        return "running" if process_alive(self.pid) else "interrupted"
-
-    @classmethod
-    def from_dict(cls, values: dict) -> RunState:
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
-
-    def to_dict(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if value is not None}
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists (signal 0 asks without sending anything)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True
-
-
-def temporary_for(path: Path) -> Path:
-    """Where `path` is written before its rename: `.NAME.PID.tmp.SUFFIX` beside it."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-
-
-def remove_stale_temporaries(path: Path) -> list[Path]:
-    """Delete what a killed write of `path` left (`.NAME.PID.tmp.SUFFIX`, a file or a
-    SavedModel's folder) when process PID is gone: kill -9 leaves no chance to clean up."""
-    stale = []
-    for leftover in Path(path).parent.glob(f".{glob.escape(Path(path).stem)}.*.tmp*"):
-        pid = leftover.name[len(Path(path).stem) + 2 :].split(".", 1)[0]
-        if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
-            stale.append(leftover)
-    return stale
-
-
-@contextmanager
-def atomic_path(path: Path | str):
-    """The one atomic write: yields a temporary path beside `path` (`.NAME.PID.tmp.SUFFIX`,
-    keeping the suffix, which Keras and Matplotlib read) to write to, and renames it over
-    `path` only once the block completes; on an error the temporary file goes and `path`
-    stays as it was."""
-    with atomic_paths(path) as (temporary,):
-        yield temporary
-
-
-@contextmanager
-def atomic_paths(*paths: Path | str):
-    """`atomic_path` for a set of files written together (one photo's figures): a temporary
-    path for each, all renamed into place only once every one is written, so a failure
-    leaves the old set whole, never old files mixed with new ones."""
-    paths = [Path(p) for p in paths]
-    temporaries = [temporary_for(p) for p in paths]
-    for path in paths:
-        remove_stale_temporaries(path)
-    try:
-        yield temporaries
-        for temporary, path in zip(temporaries, paths, strict=True):
-            os.replace(temporary, path)
-    finally:
-        for temporary in temporaries:
-            temporary.unlink(missing_ok=True)
-
-
-@contextmanager
-def atomic_open(path: Path, newline: str | None = None):
-    """A text stream for `path`, written through `atomic_path`."""
-    with atomic_path(path) as temporary, open(temporary, "w", newline=newline) as stream:
-        yield stream
-
-
-def write_json(path: Path, value) -> None:
-    """Write JSON atomically."""
-    with atomic_open(path) as stream:
-        stream.write(json.dumps(value, indent=2) + "\n")
-
-
-def read_json_or_empty(path: Path) -> dict:
-    """A JSON file, or {} when it is missing or unreadable (an unfinished run)."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 class RunFolder:
@@ -245,41 +143,50 @@ class RunFolder:
         run.plots.mkdir(parents=True)
         return run
 
-    # -- reading and writing ------------------------------------------------------------
-    def read_record(self) -> dict:
-        """config.json as written: the config, the versions, when, the command."""
-        return read_json_or_empty(self.config_path)
+    # -- reading and writing: typed (fmnist.run_folder.records) ---------------------------
+    def read_record(self) -> Record:
+        """config.json: the config, the versions, when, the command."""
+        return read_shape(self.config_path, Record) or Record()
 
     def read_config_values(self) -> dict:
-        return self.read_record().get("config", {})
+        return self.read_record().config
 
-    def write_record(self, record: dict) -> None:
-        write_json(self.config_path, record)
+    def write_record(self, record: Record | dict) -> None:
+        write_json(self.config_path, as_shape(record, Record).to_dict())
 
     def read_state(self) -> RunState:
-        values = read_json_or_empty(self.state_path)
-        return RunState.from_dict(values) if values else RunState(status="unknown")
+        return read_shape(self.state_path, RunState) or RunState(status="unknown")
 
     def write_state(self, state: RunState) -> None:
         """Write the state; a running one names this process and host (`live_status`)."""
-        running = state.status == "running"
-        state.pid, state.host = (os.getpid(), socket.gethostname()) if running else (None, None)
+        state.mark_running(state.status == "running")
         write_json(self.state_path, state.to_dict())
 
-    def read_metrics(self) -> dict:
-        return read_json_or_empty(self.metrics_path)
+    def read_metrics(self) -> Metrics:
+        return read_shape(self.metrics_path, Metrics) or Metrics()
 
-    def write_metrics(self, metrics: dict) -> None:
-        write_json(self.metrics_path, metrics)
+    def write_metrics(self, metrics: Metrics | dict) -> None:
+        write_json(self.metrics_path, as_shape(metrics, Metrics).to_dict())
 
-    def read_photos(self) -> dict:
-        return read_json_or_empty(self.photos_path)
+    def read_photos(self) -> Photos | None:
+        """What photo learning did, or None for a run that learned no photos."""
+        return read_shape(self.photos_path, Photos)
 
-    def read_pipeline(self) -> dict:
-        return read_json_or_empty(self.pipeline_path)
+    def write_photos(self, photos: Photos | dict) -> None:
+        write_json(self.photos_path, as_shape(photos, Photos).to_dict())
 
-    def write_pipeline(self, record: dict) -> None:
-        write_json(self.pipeline_path, record)
+    def read_tracking(self) -> Tracking | None:
+        """The MLflow run this run logs into, or None for an untracked run."""
+        return read_shape(self.mlflow_path, Tracking)
+
+    def write_tracking(self, tracking: Tracking) -> None:
+        write_json(self.mlflow_path, tracking.to_dict())
+
+    def read_pipeline(self) -> Pipeline:
+        return read_shape(self.pipeline_path, Pipeline) or Pipeline()
+
+    def write_pipeline(self, record: Pipeline | dict) -> None:
+        write_json(self.pipeline_path, as_shape(record, Pipeline).to_dict())
 
     def read_history(self) -> dict[str, list[float]]:
         if not self.history_path.is_file():
@@ -323,10 +230,27 @@ class RunFolder:
         return leftovers
 
 
-def evaluation_of(metrics: dict, split: str) -> dict:
-    """Within a run's metrics, what `fmnist.evaluation.evaluate.evaluate_run` recorded for
-    `split`, or {}."""
-    return metrics.get("evaluation", {}).get(split, {})
+def as_shape(value, shape: type[Shape]):
+    """A record as its shape: a dict is checked and typed on its way to the file."""
+    return shape.model_validate(value) if isinstance(value, dict) else value
+
+
+def read_shape(path: Path, shape: type[Shape]):
+    """A record file as its shape; None when it is missing or not JSON (a run still being
+    written); a file of another shape is refused in one line naming it."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    try:
+        return shape.model_validate(values)
+    except pydantic.ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(map(str, problem["loc"])) or "the file"
+        raise FmnistError(
+            f"{path}: {where}: {problem['msg'].lower()}; not a record this fmnist reads "
+            "(written by another version, or edited?)"
+        ) from None
 
 
 def list_runs(runs_dir: Path | str) -> list[RunFolder]:
