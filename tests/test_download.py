@@ -74,11 +74,13 @@ def test_environment_mirrors_override(monkeypatch, mirrors):
 
 
 def test_cache_dir_follows_xdg(monkeypatch, tmp_path):
+    from fmnist.cache import cache_dir
+
     monkeypatch.delenv("FMNIST_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert download.default_cache_dir() == tmp_path / "fmnist"
+    assert cache_dir() == tmp_path / "fmnist" and cache_dir("photos") == tmp_path / "fmnist/photos"
     monkeypatch.setenv("FMNIST_CACHE_DIR", str(tmp_path / "mine"))
-    assert download.default_cache_dir() == tmp_path / "mine"
+    assert cache_dir() == tmp_path / "mine"
 
 
 def test_verify_names_each_problem(tmp_path, synthetic_dir):

@@ -32,7 +32,7 @@ RUN_FOLDER_FILES = (  # a run folder's, its exploration's and predictions', a sw
 )
 # The capability folders in the order data flows through them; the shared pieces first.
 ROOMS = (
-    ("errors", "terminal", "machine", "images", "__init__"),
+    ("errors", "terminal", "machine", "images", "cache", "__init__"),
     ("inference",),
     ("run_folder", "artifacts", "plots", "ray_runtime"),
     ("tracking",),

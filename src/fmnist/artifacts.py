@@ -231,12 +231,17 @@ def remove(path: Path) -> None:
 # --- answering with any saved or exported model, for verification ---------------------
 
 
-def _onnx_runner(path: Path) -> Callable:
+def onnx_runner(path: Path, threads: int | None = None) -> Callable:
+    """images (N, 28, 28, 1) -> probabilities through ONNX Runtime; `threads`: its thread
+    pools' size (the service: one, its workers and request threads share the cores)."""
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = options.inter_op_num_threads = threads
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x})[0]
+    return lambda x: session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
 
 
 def _litert_runner(path: Path) -> Callable:
@@ -270,7 +275,7 @@ def probability_function(path: Path | str, trust: bool = False) -> Callable:
     if path.is_dir():
         run = _saved_model_runner(path)
     elif path.suffix == ".onnx":
-        run = _onnx_runner(path)
+        run = onnx_runner(path)
     elif path.suffix == ".tflite":
         run = _litert_runner(path)
     else:

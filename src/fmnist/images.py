@@ -1,8 +1,12 @@
-"""Small images for pages: PNG data URLs and a mask's outline, with Pillow and OpenCV (no
+"""Images in and out: the photo formats fmnist reads (one table, one pixel limit), and small
+images for pages: PNG data URLs and a mask's outline, with Pillow and OpenCV (no
 Matplotlib, which costs a service more than its answer does).
 
-    >>> data_url(pixels)                           # "data:image/png;base64,..."
-    >>> data_url(outlined(photo_rgb, garment_mask))
+    >>> import numpy as np
+    >>> data_url(np.zeros((2, 2), np.uint8))[:22]
+    'data:image/png;base64,'
+    >>> PHOTO_SUFFIXES, CONTENT_TYPES["image/webp"]
+    (('.jpg', '.jpeg', '.png', '.webp'), 'WEBP')
 """
 
 from __future__ import annotations
@@ -13,6 +17,21 @@ import io
 import numpy as np
 
 OUTLINE = (178, 34, 34)  # the reports' red
+
+# The photo formats fmnist reads, by Pillow's name: their file suffixes and content type.
+# Pillow reads a phone's JPEG with a depth map attached as MPO: read as the JPEG it is.
+PHOTO_FORMATS = {
+    "JPEG": ((".jpg", ".jpeg"), "image/jpeg"),
+    "PNG": ((".png",), "image/png"),
+    "WEBP": ((".webp",), "image/webp"),
+}
+READ_AS = {"MPO": "JPEG"}  # Pillow's other names for them
+PHOTO_SUFFIXES = tuple(suffix for suffixes, _ in PHOTO_FORMATS.values() for suffix in suffixes)
+CONTENT_TYPES = {content: name for name, (_, content) in PHOTO_FORMATS.items()}
+FORMAT_NAMES = "PNG, JPEG or WebP"
+# A photo's pixels, checked before decoding (decompression bombs): a 40-megapixel phone photo
+# passes; `fmnist predict` and the service both hold to it (the service's flag can lower it).
+MAX_PIXELS = 40_000_000
 
 
 def png_data_url(png: bytes) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from fmnist.images import outlined
-from fmnist.run_folder import atomic_path
+from fmnist.run_folder import Curves, atomic_path
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
 RIGHT_COLOR, WRONG_COLOR = "#1f4e9c", "#b22222"  # blue: right, red: wrong
@@ -53,7 +53,7 @@ def write_figure(figure: Figure, path: Path | str, dpi: int = 110) -> None:
 
 
 def training_curves(
-    history: dict[str, list[float]],
+    curves: Curves,
     title: str = "",
     best_epoch=None,
     label_smoothing=0.0,
@@ -64,35 +64,36 @@ def training_curves(
     shows plain cross-entropy (what the tables report) and the smoothed loss that training
     minimised, dotted and labelled as such. `stacked`: the panels in one column (a phone's
     screen) instead of one row."""
-    has_rate = bool(history.get("learning_rate"))
+    has_rate = bool(curves.learning_rate)
     panels = 3 if has_rate else 2
     if stacked:
         figure, axes = new_figure(panels, 1, figsize=(5.5, 3.2 * panels))
     else:
         figure, axes = new_figure(1, panels, figsize=(15 if has_rate else 11, 4))
-    epochs = range(1, len(history.get("loss", [])) + 1)
-    plain = "crossentropy" if history.get("crossentropy") else "loss"
+    epochs = range(1, curves.epochs + 1)
+    plain = "crossentropy" if curves.crossentropy else "loss"
     loss_title = (
         "Cross-entropy"
         if plain == "crossentropy" or not label_smoothing
         else (f"Loss (label smoothing {label_smoothing})")
     )
     for axis, metric, label in ((axes[0], "accuracy", "Accuracy"), (axes[1], plain, loss_title)):
-        axis.plot(epochs, history.get(metric, []), "o-", color=TRAIN_COLOR, label="training")
-        if history.get(f"val_{metric}"):
-            axis.plot(epochs, history[f"val_{metric}"], "s-", color=VAL_COLOR, label="validation")
+        axis.plot(epochs, getattr(curves, metric), "o-", color=TRAIN_COLOR, label="training")
+        if getattr(curves, f"val_{metric}"):
+            validation = getattr(curves, f"val_{metric}")
+            axis.plot(epochs, validation, "s-", color=VAL_COLOR, label="validation")
         axis.set(title=label, xlabel="epoch", ylabel=label.split(" (")[0].lower())
     if plain == "crossentropy":
         axes[1].plot(
             epochs,
-            history["loss"],
+            curves.loss,
             ":",
             color=TRAIN_COLOR,
             alpha=0.6,
             label=f"training loss, labels smoothed by {label_smoothing}",
         )
     if has_rate:
-        axes[2].plot(epochs, history["learning_rate"], "o-", color="#555555")
+        axes[2].plot(epochs, curves.learning_rate, "o-", color="#555555")
         axes[2].set(title="Learning rate (at each epoch's end)", xlabel="epoch", ylabel="rate")
     for axis in axes:
         if best_epoch:

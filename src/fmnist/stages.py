@@ -216,12 +216,14 @@ STAGE_WORK = {
 
 def summarize_pipeline(run_dir: Path | str) -> str:
     """The saved model files with their sizes and reload verdicts, and where the report is."""
+    from fmnist.terminal import render_table
+
     folder = RunFolder(run_dir)
     record = folder.read_pipeline()
-    lines = [
-        f"  {saved.file:<12} {saved.bytes:>12,} bytes  "
-        + ("reload OK" if saved.ok else "reload FAILED")
+    rows = [
+        [saved.file, f"{saved.bytes:,} bytes", "reload OK" if saved.ok else "reload FAILED"]
         for saved in record.saved
     ]
     total = record.timings_s["total"] if "total" in record.timings_s else 0.0
-    return "\n".join([*lines, f"Report: {folder.report_path}  (total {total:.0f}s)"])
+    saved = render_table(["saved", "size", "check"], rows, numeric={1}) if rows else ""
+    return "\n".join([saved, f"Report: {folder.report_path}  (total {total:.0f}s)"]).strip()

@@ -14,8 +14,14 @@ import click
 
 from fmnist import __version__
 from fmnist.cli.common import Group
-from fmnist.cli.data import data, explore_command, models_command
-from fmnist.cli.models import convert_command, evaluate_command, export_command, verify_command
+from fmnist.cli.data import data, explore_command
+from fmnist.cli.models import (
+    convert_command,
+    evaluate_command,
+    export_command,
+    models_command,
+    verify_command,
+)
 from fmnist.cli.predict import predict_command
 from fmnist.cli.runs import report_command, runs_command
 from fmnist.cli.serve import serve_command

@@ -1,4 +1,4 @@
-"""The data commands: data download, verify, info; explore; models."""
+"""The data commands: data download, verify, info; data photos download, verify; explore."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from fmnist.cli.common import Group, data_dir_option, output_option, uses_tensorflow
+from fmnist.cli.common import Group, data_dir_option, output_option
 from fmnist.errors import FmnistError
 
 
@@ -136,14 +136,3 @@ def explore_command(data_dir: Path | None, out: Path, seed: int, tsne: bool) -> 
     paths = write_exploration(data, out, seed=seed, method="tsne" if tsne else "pca")
     click.echo(format_statistics(json.loads(paths[0].read_text())))
     click.echo(f"\nWrote {len(paths)} files to {out}: {', '.join(p.name for p in paths)}")
-
-
-@click.command("models")
-@uses_tensorflow
-def models_command() -> None:
-    """List the registered models with parameter counts and a one-line description."""
-    from fmnist.terminal import render_table
-    from fmnist.training.models import describe_models
-
-    rows = [[r["name"], f"{r['params']:,}", r["description"]] for r in describe_models()]
-    click.echo(render_table(["model", "parameters", "description"], rows, numeric={1}))

@@ -1,4 +1,5 @@
-"""The commands on model files: evaluate, convert, export, verify."""
+"""The commands on models: the registered ones (models), and model files: evaluate, convert,
+export, verify."""
 
 from __future__ import annotations
 
@@ -7,18 +8,14 @@ from pathlib import Path
 
 import click
 
-from fmnist.cli.common import data_dir_option, trust_option, uses_tensorflow
+from fmnist.cli.common import data_dir_option, shown_option, trust_option, uses_tensorflow
+
+SPLIT_HELP = "The test set, or the run's own validation split (rebuilt from its config)."
 
 
 @click.command("evaluate")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--split",
-    type=click.Choice(["test", "val"]),
-    default="test",
-    show_default=True,
-    help="The test set, or the run's own validation split (rebuilt from its config).",
-)
+@shown_option("--split", click.Choice(["test", "val"]), "test", SPLIT_HELP)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -124,3 +121,14 @@ def verify_command(first, second, as_json, trust_pickle, data_dir) -> None:
         raise click.ClickException(
             f"agreement below the required {result['required_agreement']:.1%}"
         )
+
+
+@click.command("models")
+@uses_tensorflow
+def models_command() -> None:
+    """List the registered models with parameter counts and a one-line description."""
+    from fmnist.terminal import render_table
+    from fmnist.training.models import describe_models
+
+    rows = [[r["name"], f"{r['params']:,}", r["description"]] for r in describe_models()]
+    click.echo(render_table(["model", "parameters", "description"], rows, numeric={1}))

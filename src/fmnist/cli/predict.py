@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import time
-from pathlib import Path
-
 import click
 
 from fmnist.cli.common import (
@@ -72,7 +67,9 @@ def predict_command(
 ) -> None:
     """Predict test images (--index I [I ...] or --random N) or image files (FILE or
     FOLDER ...: a folder stands for the images under it)."""
-    from fmnist.data.photo_sets import PHOTO_SUFFIXES, image_files
+    from fmnist.data.photo_sets import image_files
+    from fmnist.images import PHOTO_SUFFIXES
+    from fmnist.predict.output import AnswerOutput
     from fmnist.predict.predictor import Predictor, answer_test_selection, count_correct
     from fmnist.run_folder import resolve_model_path
 
@@ -102,7 +99,7 @@ def predict_command(
         answers = predictor.stream_files(files, top_k, images=explain)
     shape = "json" if as_json else "jsonl" if as_jsonl else "text"
     total = None if by_index or random_count else len(files)
-    told = AnswerOutput(predictor, shape, out, explain, total)
+    told = AnswerOutput(predictor, shape, out, explain, total, out=say, err=warn)
     for answer in answers:
         told.add(answer)
     told.close()
@@ -113,63 +110,9 @@ def predict_command(
         raise click.ClickException(f"{told.failed} of {told.count} images could not be read")
 
 
-class AnswerOutput:
-    """Each answer told as it comes (text, a JSON array or JSON Lines on stdout; its figures
-    into --out), progress on a terminal's stderr, and nothing kept but the few answers a
-    grid of test images draws: memory stays flat however many files there are."""
+def say(text: str = "", end: str = "\n") -> None:
+    click.echo(text + end, nl=False)
 
-    def __init__(self, predictor, shape: str, out: Path | None, explain: bool, total=None):
-        self.predictor, self.shape, self.out, self.explain = predictor, shape, out, explain
-        self.total, self.count, self.failed = total, 0, 0
-        self.known = []  # answers with a true class (test images: a few), for the grid
-        self.progress = total is not None and total >= 20 and sys.stderr.isatty()
-        self.started = time.perf_counter()
-        if shape == "json":
-            click.echo("[", nl=False)
 
-    def add(self, answer) -> None:
-        names = self.predictor.class_names
-        if self.shape == "json":
-            text = json.dumps(answer.to_dict(names), indent=2).replace("\n", "\n  ")
-            click.echo(("," if self.count else "") + "\n  " + text, nl=False)
-        elif self.shape == "jsonl":
-            click.echo(json.dumps(answer.to_dict(names)))
-        self.count += 1
-        if answer.error:
-            self.failed += 1
-            self._clear_progress()
-            click.echo(f"Error: {answer.error}", err=True)
-        else:
-            if self.shape == "text":
-                self._clear_progress()
-                click.echo(answer.describe(names))
-            self._figures(answer)
-        if answer.true_label is not None:
-            self.known.append(answer)
-        if self.progress:
-            rate = self.count / max(time.perf_counter() - self.started, 1e-9)
-            click.echo(f"\r{self.count:,}/{self.total:,} images, {rate:.0f}/s", nl=False, err=True)
-
-    def _figures(self, answer) -> None:
-        from fmnist.predict.figures import save_answer_figures, save_explanations
-
-        if self.out:
-            save_answer_figures([answer], self.predictor.class_names, self.out, grid=False)
-        if self.explain:
-            for path in save_explanations(self.predictor, [answer], self.out or "."):
-                click.echo(f"Explained: {path}", err=self.shape != "text")
-
-    def _clear_progress(self) -> None:
-        if self.progress and self.count > 1:
-            click.echo("\r\033[K", nl=False, err=True)
-
-    def close(self) -> None:
-        if self.shape == "json":
-            click.echo("\n]" if self.count else "]")
-        if self.progress:
-            click.echo("", err=True)
-        if self.out:
-            from fmnist.predict.figures import save_grid
-
-            save_grid(self.known, self.predictor.class_names, self.out)  # test images
-            click.echo(f"Saved the images and figures to {self.out}", err=self.shape != "text")
+def warn(text: str = "") -> None:
+    click.echo(text, err=True)

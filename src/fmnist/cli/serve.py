@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from fmnist.cli.common import model_option, shown_option, trust_option, uses_tensorflow
+from fmnist.images import MAX_PIXELS
 
 
 @click.command("serve")
@@ -15,7 +16,10 @@ from fmnist.cli.common import model_option, shown_option, trust_option, uses_ten
 )
 @shown_option("--max-upload-mb", click.FloatRange(min=0.001), 5.0, "Largest request body accepted.")
 @shown_option(
-    "--max-megapixels", click.FloatRange(min=0.001), 25.0, "Largest image, before decoding."
+    "--max-megapixels",
+    click.FloatRange(min=0.001),
+    MAX_PIXELS / 1e6,
+    "Largest image, before decoding.",
 )
 @click.option(
     "--cors-origin",
@@ -46,11 +50,12 @@ from fmnist.cli.common import model_option, shown_option, trust_option, uses_ten
 @click.option("--address", help="With --ray: a Ray cluster to deploy on (HOST:PORT, or auto).")
 @shown_option("--replicas", click.IntRange(min=1), 1, "With --ray: copies of the service.")
 @shown_option("--max-wait-ms", click.FloatRange(min=0), 2.0, "A model call's wait for requests.")
-@shown_option(
+@click.option(
     "--engine",
-    click.Choice(["auto", "tensorflow"]),
-    "auto",
-    "The model call: auto uses ONNX Runtime where it answers as TensorFlow does.",
+    type=click.Choice(["auto", "tensorflow"]),
+    default="auto",
+    show_default=True,
+    help="The model call: auto uses ONNX Runtime where it answers as TensorFlow does.",
 )
 @trust_option
 @uses_tensorflow

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fmnist import cache
 from fmnist.data import idx
-from fmnist.data.download import MD5, MIRRORS, default_cache_dir, download, folder_is_verified
+from fmnist.data.download import MD5, MIRRORS, download, folder_is_verified
 from fmnist.errors import DataError
 
 CLASS_NAMES = (
@@ -148,7 +149,7 @@ def load_openml(cache_dir: Path | None = None) -> Dataset:
     """Fetch Fashion-MNIST through scikit-learn's OpenML client (cached under `cache_dir`)."""
     from sklearn.datasets import fetch_openml
 
-    data_home = Path(cache_dir or default_cache_dir()) / "openml"
+    data_home = Path(cache_dir or cache.cache_dir()) / "openml"
     try:
         bunch = fetch_openml(
             "Fashion-MNIST", version=1, as_frame=False, data_home=data_home, parser="liac-arff"
@@ -165,14 +166,14 @@ def locate(data_dir: Path | str | None = None, cache_dir: Path | None = None) ->
         return "folder", Path(data_dir).expanduser()
     if os.environ.get(ENV_DATA_DIR):
         return "folder", Path(os.environ[ENV_DATA_DIR]).expanduser()
-    cache = Path(cache_dir or default_cache_dir())
-    if folder_is_verified(cache):
-        return "cache", cache
+    cached = Path(cache_dir or cache.cache_dir())
+    if folder_is_verified(cached):
+        return "cache", cached
     if folder_is_verified(keras_cache_dir()):
         return "keras", keras_cache_dir()
     raise DataError(
         f"no Fashion-MNIST files found: pass --data-dir, set {ENV_DATA_DIR}, or run "
-        f"`fmnist data download` (cache: {cache})"
+        f"`fmnist data download` (cache: {cached})"
     )
 
 
@@ -274,19 +275,27 @@ def summarize(dataset: Dataset) -> dict:
 
 
 def format_summary(summary: dict) -> str:
-    """The summary as a readable table, for the terminal."""
-    lines = [f"Source: {summary['source']}  ({summary['location']})"]
+    """The summary as readable tables, for the terminal."""
+    from fmnist.terminal import render_table
+
     splits = summary["splits"]
-    for split, info in splits.items():
-        lines.append(
-            f"{split:<5}  images {tuple(info['images_shape'])} {info['images_dtype']}  "
-            f"labels {tuple(info['labels_shape'])} {info['labels_dtype']}  "
-            f"pixel mean {info['pixel_mean']:.2f}  std {info['pixel_std']:.2f}"
-        )
-    lines.append(f"\n{'class':<12} {'train':>7} {'test':>7}")
-    for name, train_count in splits["train"]["class_counts"].items():
-        lines.append(f"{name:<12} {train_count:>7} {splits['test']['class_counts'][name]:>7}")
-    return "\n".join(lines)
+    shapes = [
+        [split, f"{tuple(info['images_shape'])} {info['images_dtype']}",
+         f"{tuple(info['labels_shape'])} {info['labels_dtype']}",
+         f"{info['pixel_mean']:.2f}", f"{info['pixel_std']:.2f}"]
+        for split, info in splits.items()
+    ]  # fmt: skip
+    counts = [
+        [name, count, splits["test"]["class_counts"][name]]
+        for name, count in splits["train"]["class_counts"].items()
+    ]
+    return "\n\n".join(
+        [
+            f"Source: {summary['source']}  ({summary['location']})",
+            render_table(["split", "images", "labels", "pixel mean", "std"], shapes, {3, 4}),
+            render_table(["class", "train", "test"], counts, numeric={1, 2}),
+        ]
+    )
 
 
 __all__ = [

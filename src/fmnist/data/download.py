@@ -1,6 +1,6 @@
 """Fetch the four Fashion-MNIST files from the official mirrors, verified and atomic.
 
-    >>> folder = download()          # into the per-user cache, e.g. ~/.cache/fmnist
+    >>> folder = download()          # doctest: +SKIP
     >>> [check.ok for check in verify_folder(folder)]
     [True, True, True, True]
 
@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fmnist.cache import cache_dir
 from fmnist.data import idx
 from fmnist.errors import DataError, describe_os_error
 
@@ -47,16 +48,7 @@ MIRRORS = (
     "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",  # the one Keras uses
 )
 ENV_MIRRORS = "FMNIST_MIRRORS"  # comma-separated base URLs that replace MIRRORS
-ENV_CACHE_DIR = "FMNIST_CACHE_DIR"
 CHUNK = 1 << 16
-
-
-def default_cache_dir() -> Path:
-    """$FMNIST_CACHE_DIR, else $XDG_CACHE_HOME/fmnist, else ~/.cache/fmnist."""
-    if os.environ.get(ENV_CACHE_DIR):
-        return Path(os.environ[ENV_CACHE_DIR]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(xdg) / "fmnist"
 
 
 def configured_mirrors(mirrors: tuple[str, ...] = MIRRORS) -> tuple[str, ...]:
@@ -192,7 +184,7 @@ def download(
 ) -> Path:
     """Make `dest_dir` (default: the cache) hold the four verified files; return it.
     Files already there and right are kept; a wrong one is replaced only by a verified copy."""
-    dest = Path(dest_dir or default_cache_dir()).expanduser()
+    dest = Path(dest_dir or cache_dir()).expanduser()
     dest.mkdir(parents=True, exist_ok=True)
     for name in MD5:
         if not check_file(dest, name).ok:

@@ -32,7 +32,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from fmnist.data.download import default_cache_dir
+from fmnist.cache import cache_dir
 from fmnist.data.photo_sets import PhotoSetError
 from fmnist.errors import DataError, describe_os_error
 from fmnist.run_folder import atomic_path
@@ -107,7 +107,7 @@ def footwear_kinds() -> dict[str, str]:
 
 def photo_set_dir() -> Path:
     """Where the set goes unless told otherwise: the cache's clothing-dataset-small/."""
-    return default_cache_dir() / SET_FOLDER
+    return cache_dir(SET_FOLDER)
 
 
 def configured_url(url: str | None = None) -> str:

@@ -21,9 +21,9 @@ import numpy as np
 
 from fmnist.data.dataset import CLASS_NAMES
 from fmnist.errors import FmnistError
+from fmnist.images import PHOTO_SUFFIXES
 
 MAPPING_FILE = "classes.toml"  # a photo set's own mapping, beside its folders
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 class PhotoSetError(FmnistError):

@@ -37,21 +37,34 @@ def check_fit(curves: Curves, metrics: Metrics, config: TrainConfig) -> dict:
     accuracy, val_accuracy = curves.accuracy, curves.val_accuracy
     if not accuracy:
         return finding("fit", "unknown", "No training history in this run folder.")
-    smoothing = config.label_smoothing
-    val_loss = plain_cross_entropy(curves, smoothing, validation=True) or curves.val_loss
-    train_loss = plain_cross_entropy(curves, smoothing, validation=False) or curves.loss
+    found = overfitting(curves, metrics, config) or underfitting(curves, config)
+    if found:
+        return found
+    evidence = f"training accuracy {pct(accuracy[-1])}"
+    if val_accuracy:
+        evidence += f", validation {pct(val_accuracy[-1])} at the last epoch"
+    return finding("fit", "ok", "Neither: training and validation curves agree.", evidence)
+
+
+def overfitting(curves: Curves, metrics: Metrics, config: TrainConfig) -> dict | None:
+    """The gap stop ended it, validation loss rose while training loss fell, or training
+    accuracy ended well above validation accuracy; None when none of these."""
+    accuracy, val_accuracy = curves.accuracy, curves.val_accuracy
+    more = "More regularisation (augmentation, dropout) or a smaller model."
     if metrics.stopped_by == "overfitting_gap":
-        epoch = len(accuracy)
         gap = accuracy[-1] - val_accuracy[-1]
         return finding(
             "fit",
             "attention",
-            f"Overfitting: the gap stop ended training at epoch {epoch}.",
+            f"Overfitting: the gap stop ended training at epoch {len(accuracy)}.",
             f"training accuracy {pct(accuracy[-1])} against validation {pct(val_accuracy[-1])}"
             f" ({100 * gap:.1f} points apart)",
-            "More regularisation (augmentation, dropout) or a smaller model.",
+            more,
             kind="overfitting",
         )
+    smoothing = config.label_smoothing
+    val_loss = plain_cross_entropy(curves, smoothing, validation=True) or curves.val_loss
+    train_loss = plain_cross_entropy(curves, smoothing, validation=False) or curves.loss
     if val_loss:
         best = min(range(len(val_loss)), key=val_loss.__getitem__)
         rising = len(val_loss) - 1 - best
@@ -76,9 +89,15 @@ def check_fit(curves: Curves, metrics: Metrics, config: TrainConfig) -> dict:
             "attention",
             "Overfitting: training accuracy is well above validation accuracy.",
             f"training {pct(accuracy[-1])}, validation {pct(val_accuracy[-1])} at the last epoch",
-            "More regularisation (augmentation, dropout) or a smaller model.",
+            more,
             kind="overfitting",
         )
+    return None
+
+
+def underfitting(curves: Curves, config: TrainConfig) -> dict | None:
+    """Training accuracy still low, or both curves still rising at the end; None else."""
+    accuracy, val_accuracy = curves.accuracy, curves.val_accuracy
     if accuracy[-1] < RULES["train_accuracy"]:
         return finding(
             "fit",
@@ -98,10 +117,7 @@ def check_fit(curves: Curves, metrics: Metrics, config: TrainConfig) -> dict:
             "Train longer.",
             kind="still_rising",
         )
-    evidence = f"training accuracy {pct(accuracy[-1])}"
-    if val_accuracy:
-        evidence += f", validation {pct(val_accuracy[-1])} at the last epoch"
-    return finding("fit", "ok", "Neither: training and validation curves agree.", evidence)
+    return None
 
 
 def judged_by_intent(fit: dict, config: TrainConfig) -> dict:

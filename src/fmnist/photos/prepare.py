@@ -21,18 +21,15 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from fmnist.errors import FmnistError
+from fmnist.images import FORMAT_NAMES, MAX_PIXELS, PHOTO_FORMATS, READ_AS
 from fmnist.photos.segmentation import ground_fill, isolate_garment
 
-MAX_PIXELS = 40_000_000  # larger images are refused before decoding (decompression bombs)
 TRIM_DISTANCE = 0.05 * 255 * np.sqrt(3)  # 5% of the largest distance in RGB space
 CANVAS = 28
 MAX_ASPECT = 50  # a photo of a garment is never 50 times wider than tall (strip-image bombs)
 WORKING_SIZE = 256  # photos are shrunk to about this (long edge) before any arithmetic
 PLAIN = "plain background: trimmed"  # segmentation skipped: Zalando's trim suffices
 PLAIN_SHARE = 0.95  # share of the edge pixels that must match the corners for PLAIN
-# The image formats read (Pillow's names); MPO is a phone's JPEG with a depth map attached.
-FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "WEBP": "WebP"}
-FORMAT_NAMES = "PNG, JPEG or WebP"
 
 
 class PhotoError(FmnistError):
@@ -47,7 +44,7 @@ def open_photo(source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Ima
     """Open an image file (path or file object), refusing oversized or unreadable ones."""
     try:
         image = Image.open(source)
-        if image.format not in FORMATS:
+        if READ_AS.get(image.format, image.format) not in PHOTO_FORMATS:
             raise PhotoError(f"{name}: a {image.format} image; fmnist reads {FORMAT_NAMES}")
         if getattr(image, "n_frames", 1) > 1 and image.format != "MPO":
             raise PhotoError(f"{name}: an animated image ({image.n_frames} frames); give one still")
@@ -60,7 +57,7 @@ def open_photo(source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Ima
                 f"{name}: {image.width}x{image.height} pixels: the sides differ by more than "
                 f"{MAX_ASPECT}:1, not a photo"
             )
-        if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale: most of the work saved
+        if READ_AS.get(image.format, image.format) == "JPEG":  # decode at a scale: less work
             image.draft("RGB", (WORKING_SIZE, WORKING_SIZE))
         image.load()
     except PhotoError:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.data.download import default_cache_dir
+from fmnist.cache import cache_dir
 from fmnist.photos.prepare import PhotoError, PhotoSteps, load_photo_steps
 from fmnist.run_folder import atomic_path
 
@@ -40,7 +40,7 @@ def cache_key(path: Path) -> str:
 
 
 def photo_cache_dir() -> Path:
-    return default_cache_dir() / "photos"
+    return cache_dir("photos")
 
 
 WINDOW = 256  # photos in flight at once when streaming: what bounds the memory

@@ -46,25 +46,16 @@ class Answer:
 
     def _repr_html_(self) -> str:
         """In a notebook: the 28 x 28 input the model saw, the verdict and the top classes."""
-        from html import escape
+        import jinja2
 
         from fmnist.images import data_url
 
+        loader = jinja2.PackageLoader("fmnist.predict", "templates")
+        page = jinja2.Environment(loader=loader, autoescape=True).get_template("answer.j2")
         if self.error:
-            return f"<p>{escape(self.source)}: {escape(self.error)}</p>"
-        bars = "".join(
-            f'<div>{escape(name)} {p:.1%}<div style="background: #1565c0; height: 6px; '
-            f'width: {max(p * 100, 0.5):.1f}%"></div></div>'
-            for name, p in self.top
-        )
+            return page.render(source=self.source, error=self.error)
         image = data_url(np.asarray(self.image).round().clip(0, 255).astype(np.uint8))
-        return (
-            '<div style="display: flex; gap: 1rem; align-items: center; max-width: 30rem">'
-            f'<img src="{image}" alt="the 28 x 28 input" width="112" height="112" '
-            'style="image-rendering: pixelated">'
-            f"<div><b>{escape(self.verdict)}</b> <small>{escape(self.source)}</small>{bars}</div>"
-            "</div>"
-        )
+        return page.render(source=self.source, verdict=self.verdict, top=self.top, image=image)
 
     @property
     def verdict(self) -> str:

@@ -91,7 +91,7 @@ def stacked_curves(run: Run) -> str | None:
     if not run.curves.loss:
         return None
     figure = training_curves(
-        run.history,
+        run.curves,
         best_epoch=run.metrics.best_epoch,
         label_smoothing=stored_config(run.config).label_smoothing,
         stacked=True,

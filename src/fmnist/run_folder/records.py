@@ -109,6 +109,7 @@ class Curves(Shape):
     val_accuracy: list[float] = Field(default_factory=list)
     crossentropy: list[float] = Field(default_factory=list)  # label-smoothed runs: plain CE
     val_crossentropy: list[float] = Field(default_factory=list)
+    learning_rate: list[float] = Field(default_factory=list)  # at each epoch's end
 
     @property
     def epochs(self) -> int:

@@ -94,7 +94,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app):
-        await warm_up(app)
+        await batcher.predict(np.zeros((1, 28, 28)))  # the first model call: then ready
+        app.state.ready = True
+        metrics.ready.set(1)
         yield
         await batcher.close()
         metrics.process_ends()
@@ -108,15 +110,28 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.predictor, app.state.batcher, app.state.ready = predictor, batcher, False
-
-    async def warm_up(app):
-        """The first model call through the batcher; /readyz says ready only after it."""
-        await batcher.predict(np.zeros((1, 28, 28)))
-        app.state.ready = True
-        metrics.ready.set(1)
-
+    app.state.metrics = metrics
     add_error_handlers(app)
     add_docs(app)
+    add_status_routes(app, info, limits, metrics)
+    add_predict_route(app, info, limits)
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(BodyLimit, limit=limits.max_upload_bytes, timeout_s=limits.body_timeout_s)
+    app.add_middleware(RequestObserver, metrics=metrics)  # outermost: sees every answer
+    return app
+
+
+def add_status_routes(app: FastAPI, info: dict, limits: ServiceLimits, metrics) -> None:
+    """The page, liveness, readiness, Prometheus' metrics and what the model is."""
+    predictor = app.state.predictor
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
@@ -151,6 +166,11 @@ def create_app(
                 "max_images": limits.max_images,
             },
         }
+
+
+def add_predict_route(app: FastAPI, info: dict, limits: ServiceLimits) -> None:
+    """POST /v1/predict: images in, answers out (`fmnist.predict.schema.PredictResponse`)."""
+    predictor, batcher = app.state.predictor, app.state.batcher
 
     @app.post(
         "/v1/predict",
@@ -187,20 +207,6 @@ def create_app(
                 "request_id": request_id_var.get(),
             }
         )
-
-    if cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
-
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(cors_origins),
-            allow_methods=["GET", "POST"],
-            allow_headers=["*"],
-        )
-    app.add_middleware(BodyLimit, limit=limits.max_upload_bytes, timeout_s=limits.body_timeout_s)
-    app.add_middleware(RequestObserver, metrics=metrics)  # outermost: sees every answer
-    app.state.metrics = metrics
-    return app
 
 
 def add_error_handlers(app: FastAPI) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist.data.download import default_cache_dir
+from fmnist.cache import cache_dir
 
 PARITY = 1e-4  # the largest probability difference accepted between the two engines
 LOG = logging.getLogger("fmnist.serving.app")
@@ -28,19 +28,7 @@ LOG = logging.getLogger("fmnist.serving.app")
 def onnx_path(model_path: Path) -> Path:
     """Where the model's ONNX export is cached: by the hash of the model file."""
     digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()[:32]
-    return default_cache_dir() / "onnx" / f"{digest}.onnx"
-
-
-def onnx_runner(path: Path):
-    """images (N, 28, 28, 1) float32 -> probabilities through ONNX Runtime, on one thread:
-    the service's workers and its request threads share the cores already."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
+    return cache_dir("onnx", f"{digest}.onnx")
 
 
 def use_onnx_runtime(predictor, model_path: Path | str, trust: bool = False) -> str:
@@ -52,14 +40,14 @@ def use_onnx_runtime(predictor, model_path: Path | str, trust: bool = False) -> 
     except ImportError:
         LOG.info("engine: tensorflow (ONNX Runtime is the [onnx] extra)")
         return "tensorflow"
-    from fmnist.artifacts import ArtifactError, export_model
+    from fmnist.artifacts import ArtifactError, export_model, onnx_runner
 
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # its optimiser's notes
     cached = onnx_path(Path(model_path))
     try:
         if not cached.is_file():
             export_model(model_path, "onnx", cached, trust=trust)
-        runner = onnx_runner(cached)
+        runner = onnx_runner(cached, threads=1)
     except (ArtifactError, OSError) as error:
         LOG.info("engine: tensorflow (no ONNX export: %s)", error)
         return "tensorflow"

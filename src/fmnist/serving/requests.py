@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
+from fmnist.images import CONTENT_TYPES, FORMAT_NAMES, MAX_PIXELS, READ_AS
 from fmnist.photos.prepare import (
-    FORMAT_NAMES,
     PhotoError,
     PhotoSteps,
     PhotoTooLarge,
@@ -32,13 +32,11 @@ from fmnist.photos.prepare import (
 )
 from fmnist.serving.metrics import request_id_var
 
-IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
-
 
 @dataclass(frozen=True)
 class ServiceLimits:
     max_upload_bytes: int = 5_000_000  # whole request body
-    max_pixels: int = 25_000_000  # per image, checked before decoding (decompression bombs)
+    max_pixels: int = MAX_PIXELS  # per image, checked before decoding (decompression bombs)
     max_request_pixels: int = 50_000_000  # all of a request's images together, likewise
     max_images: int = 256  # per request, files or JSON images
     default_top_k: int = 3
@@ -132,7 +130,7 @@ def pixels_from_json(payload) -> np.ndarray:
 
 def check_upload(data: bytes, name: str, content_type: str) -> None:
     """An uploaded file's declared type and emptiness, before anything reads it."""
-    if content_type not in IMAGE_TYPES:
+    if content_type not in CONTENT_TYPES:
         raise ClientError(415, f"{name}: content type {content_type!r}; send {FORMAT_NAMES}")
     if not data:
         raise ClientError(400, f"{name}: empty file")
@@ -147,7 +145,7 @@ def image_from_upload(data: bytes, name: str, content_type: str, max_pixels: int
         raise ClientError(413, str(error)) from None
     except PhotoError as error:
         raise ClientError(400, str(error)) from None
-    if image.format != IMAGE_TYPES[content_type]:
+    if READ_AS.get(image.format, image.format) != CONTENT_TYPES[content_type]:
         raise ClientError(415, f"{name}: declared {content_type} but holds {image.format}")
     return photo_steps(image)
 
@@ -164,7 +162,7 @@ async def read_images(request, limits: ServiceLimits) -> tuple[np.ndarray, list[
     elif content_type == "multipart/form-data":
         steps, sources = await images_from_form(request, limits)
         pixels = np.stack([s.pixels for s in steps]).astype(np.float64)
-    elif content_type in IMAGE_TYPES:  # one image as the body itself: no multipart to parse
+    elif content_type in CONTENT_TYPES:  # one image as the body itself: no multipart to parse
         name = request.headers.get("x-filename", "body")[:200]
         body = [(await request.body(), name, content_type)]
         steps = await run_in_threadpool(decode_uploads, body, limits)
@@ -173,7 +171,7 @@ async def read_images(request, limits: ServiceLimits) -> tuple[np.ndarray, list[
         raise ClientError(
             415,
             f"content type {content_type or 'missing'!r}; send one image as the body "
-            f"({', '.join(IMAGE_TYPES)}), multipart/form-data files or application/json pixels",
+            f"({', '.join(CONTENT_TYPES)}), multipart/form-data files or application/json pixels",
         )
     if len(pixels) > limits.max_images:
         raise ClientError(413, f"{len(pixels)} images; at most {limits.max_images} per request")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fmnist.errors import FmnistError
-from fmnist.training.airbench import best_cnn
+from fmnist.training.airbench import best_cnn as airbench_cnn
 from fmnist.training.blocks import batchnorm_cnn, conv_bn, residual_block
 from fmnist.training.layers import classifier, model_input
 
@@ -131,106 +131,61 @@ _HEAVY_RECIPE = dict(
 )
 
 
-def _register_batchnorm_cnn(
-    name: str,
-    description: str,
-    widths: tuple[int, int, int],
-    convs: int,
-    head: int,
-    dropout: float,
-    whiten: bool = False,
-    dirac: bool = False,
-    **recipe,
-) -> None:
-    """Register a three-stage batch-norm CNN (`widths`: the filters of each stage) with its
-    recipe: the recipe models below are data, one call each."""
-
-    def build(
-        widths: tuple[int, int, int] = widths,
-        dropout: float = dropout,
-        head: int = head,
-        whiten: bool = whiten,
-        dirac: bool = dirac,
-    ):
-        return batchnorm_cnn(name, tuple(widths), convs, head, dropout, whiten, dirac)
-
-    build.__name__ = build.__qualname__ = name
-    register_model(description, **recipe)(build)
-
-
 # What `fmnist run` trains, and `fmnist train` without --model: the default recipe.
 DEFAULT_MODEL = "lean_cnn"
-
-
-# Built for time, on the float32 path every CPU has: where a float32 training step goes is
-# oneDNN's convolutions (about two thirds, their backward passes two and a half times the
-# forward's cost; profiled in docs/benchmarks.md), so a recipe's speed is its multiply-adds
-# per image times its epochs.
-#
-# The fast recipe: the tutorial CNN's two-epoch accuracy (88.9%) in less than one epoch.
-# Narrow (16, 32, 64 filters, a dense layer of 64: ~1.1 M multiply-adds per image, 61 K
-# parameters) so that one epoch costs 5-7 s on 2 cores; batch norm lets Adam run at
-# 1.2e-2; a 0.1-epoch warm-up and a cosine decay to ~0 over 0.7 of an epoch land the
-# accuracy where the run ends. No augmentation (it costs early accuracy) and so no flip TTA
-# either: a model that never saw a mirrored shoe answers worse on mirrored ones. The best
-# recipe's two initialisations (`fmnist.training.airbench`): the first convolution starts
-# from the patch-whitening filters, the others as the identity. Chosen on the validation
-# split: 91.1% after one epoch with the dense layer of 64 at 8e-3, 90.3% without it at
-# 1e-2, 89.2% with a 4x4 stride-2 stem instead of the first stage; then 91.7% with both
-# initialisations against 90.5% without, 89.9% reached after ~275 steps; then 0.7 of an
-# epoch at 1.2e-2 with a 0.1-epoch warm-up: 89.9% after 200-225 steps, 90.8-91.2% at the
-# end (docs/benchmarks.md, "How the recipes were found").
+# The fast recipe, and the recipes trained briefly on purpose with what for: the diagnosis
+# judges a run of one by that aim, not by how much more it could learn.
 FAST_MODEL = "fast_cnn"
-# Recipes trained briefly on purpose, and what for: the diagnosis judges a run of one by
-# that aim, not by how much more it could learn.
 BUILT_FOR_TIME = {FAST_MODEL: "the tutorial CNN's two-epoch accuracy in 0.7 of an epoch"}
-_FAST = dict(
+
+# The fast and default recipes are built for time on the float32 path every CPU has: two
+# thirds of a step is oneDNN's convolutions, so a recipe's speed is its multiply-adds per
+# image times its epochs. Both start as the best recipe does (the first convolution from
+# the patch-whitening filters, the others as the identity: `fmnist.training.airbench`),
+# which buys them epochs, and train at batch 128, where the activations stay in cache. How
+# each value was chosen, with its figures: docs/benchmarks.md, "How the recipes were found".
+
+
+# The batch-norm CNNs' recipes, as data. fast_cnn: ~1.1 M multiply-adds an image, so an
+# epoch costs seconds; no augmentation, which would cost it early accuracy (so no flip TTA:
+# it never saw a mirrored shoe). lean_cnn: ~4 M, 93% test in 7 epochs; 16 first-stage
+# filters, not 24 (oneDNN pads channels to blocks of 16, so 24 cost what 32 do); flip only
+# and no dropout (on seven epochs shifts and dropout slow the climb more than they
+# regularise). cnn_bn: the default before lean_cnn (93.38% in 344 s of bfloat16 on AMX).
+# vgg: two convolutions a stage, ~116 M: the strongest before best_cnn.
+FAST = dict(
     epochs=0.7, batch_size=128, learning_rate=1.2e-2, schedule="cosine", warmup_epochs=0.1,
     label_smoothing=0.1, patience=0, gap_threshold=0.0,
 )  # fmt: skip
-
-# The default recipe, built for time: 93% test in 7 epochs (under a minute of float32 on
-# 2 cores). cnn_bn's layout narrowed (16, 48, 96 filters: ~4 M multiply-adds per image) and
-# a dense layer of 256; batch 128 (smaller batches train faster per image here: the
-# activations stay in cache) with a 1-epoch warm-up and cosine decay. Flip only: on a
-# ten-epoch schedule shift augmentation and dropout 0.3 under-fit (validation 93.2% against
-# 94.1% with flip only and dropout 0.2, both with flip TTA), and on seven epochs dropout
-# only slows the climb: without it 94.0% validation passes after 27-37 s against 47-48 s
-# (or never) with 0.2 on 8 epochs, and the run ends higher (94.24% against 94.10%, three
-# seeds). The best recipe's whitening and dirac starts, as in the fast recipe, buy two
-# epochs: validation 94.55% after 8 epochs with them, 93.95% after 10 without (93.73% after
-# 8). 16 first-stage filters, not 24: oneDNN pads 24 channels to 32 (its blocks are 16
-# wide), so 24 cost as much as 32; 16 take a fifth off each step (docs/benchmarks.md).
-_DEFAULT = dict(
+DEFAULT = dict(
     _RECIPE, shift=0, epochs=7, batch_size=128, learning_rate=5e-3, schedule="cosine",
     warmup_epochs=1.0,
 )  # fmt: skip
-
-# The previous default (93.38% in 344 s in bfloat16 on AMX; 633 s in float32 without).
-_CNN_BN = dict(
+CNN_BN = dict(
     _RECIPE, epochs=25, batch_size=256, learning_rate=3e-3, schedule="cosine", warmup_epochs=0.5
 )
+VGG = dict(_HEAVY_RECIPE, epochs=35, batch_size=256, learning_rate=2e-3)
+STARTS = "batch norm, whitening and dirac starts"
 
-# The strongest CPU recipe: VGG-style, two convolutions per stage (64, 128, 256 filters),
-# ~116 M multiply-adds per image; AMX makes that ~1,200 training images/s on 2 cores.
-_VGG = dict(_HEAVY_RECIPE, epochs=35, batch_size=256, learning_rate=2e-3)
 
-# name, (filters of each stage, convolutions per stage, dense units, dropout[, whiten,
-# dirac]), recipe, description
-for _name, _shape, _recipe, _description in (
-    (FAST_MODEL, ((16, 32, 64), 1, 64, 0.0, True, True), _FAST,
-     "narrow CNN (16, 32, 64 filters, batch norm, whitening and dirac starts), dense 64, "
-     "0.7 of an epoch: built for time"),
-    (DEFAULT_MODEL, ((16, 48, 96), 1, 256, 0.0, True, True), _DEFAULT,
-     "CNN (16, 48, 96 filters, batch norm, whitening and dirac starts), dense 256, flip, "
-     "7 epochs: the default recipe"),
-    ("cnn_bn", ((32, 64, 128), 1, 256, 0.3), _CNN_BN,
-     "CNN (32, 64, 128 filters, batch norm), dense 256, shift+flip, cosine LR, flip TTA"),
-    ("vgg", ((64, 128, 256), 2, 256, 0.4), _VGG,
-     "VGG-style CNN (2 convs per stage: 64, 128, 256), shift+flip+erasing, flip TTA"),
-):  # fmt: skip
-    _register_batchnorm_cnn(_name, _description, *_shape, **_recipe)
-del _name, _shape, _recipe, _description
+@register_model(f"narrow CNN (16, 32, 64 filters, {STARTS}), dense 64, 0.7 of an epoch", **FAST)
+def fast_cnn(widths=(16, 32, 64), head=64, dropout=0.0, whiten=True, dirac=True):
+    return batchnorm_cnn("fast_cnn", tuple(widths), 1, head, dropout, whiten, dirac)
+
+
+@register_model(f"CNN (16, 48, 96 filters, {STARTS}), dense 256, flip: the default", **DEFAULT)
+def lean_cnn(widths=(16, 48, 96), head=256, dropout=0.0, whiten=True, dirac=True):
+    return batchnorm_cnn("lean_cnn", tuple(widths), 1, head, dropout, whiten, dirac)
+
+
+@register_model("CNN (32, 64, 128 filters, batch norm), dense 256, shift+flip", **CNN_BN)
+def cnn_bn(widths=(32, 64, 128), head=256, dropout=0.3, whiten=False, dirac=False):
+    return batchnorm_cnn("cnn_bn", tuple(widths), 1, head, dropout, whiten, dirac)
+
+
+@register_model("VGG-style CNN (2 convs a stage: 64, 128, 256), shift+flip+erasing", **VGG)
+def vgg(widths=(64, 128, 256), head=256, dropout=0.4, whiten=False, dirac=False):
+    return batchnorm_cnn("vgg", tuple(widths), 2, head, dropout, whiten, dirac)
 
 
 # A small ResNet (stem at 28x28, residual stages at 14x14 and 7x7) with shift, flip and
@@ -265,12 +220,11 @@ def describe_models() -> list[dict]:
     ]
 
 
-# The best recipe (its network: fmnist.training.airbench).
-register_model(
-    "whitened CNN (3 airbench blocks: 48, 96, 192 filters), shift+flip+erasing, flip+shift TTA: "
-    "the best recipe",
-    epochs=40,
-    batch_size=128,
-    learning_rate=4e-3,
-    **{**_HEAVY_RECIPE, "tta": 2},
-)(best_cnn)
+# The best recipe; its network and what each ingredient buys: fmnist.training.airbench.
+@register_model(
+    "whitened CNN (3 airbench blocks: 48, 96, 192 filters), shift+flip+erasing, flip+shift "
+    "TTA: the best recipe",
+    **{**_HEAVY_RECIPE, "tta": 2}, epochs=40, batch_size=128, learning_rate=4e-3,
+)  # fmt: skip
+def best_cnn(**overrides):
+    return airbench_cnn(**overrides)

@@ -30,7 +30,7 @@ from fmnist.inference.unsure import unsure_share, unsure_threshold
 from fmnist.machine import amx_available, package_versions
 from fmnist.photos.augment import photo_style
 from fmnist.plots import save_figure, training_curves
-from fmnist.run_folder import Metrics, Record, RunFolder, RunState
+from fmnist.run_folder import Curves, Metrics, Record, RunFolder, RunState
 from fmnist.tracking.mlflow_runs import MlflowEpochs, end_tracking, require_mlflow
 from fmnist.training import callbacks
 from fmnist.training.airbench import fit_to_data
@@ -288,7 +288,8 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
     # Re-saved uncompiled (the optimizer's state, twice the weights' size, only serves
     # resume, which has its own checkpoint), with how the model's answers are made.
     save_model(model, run.model_path, info.get("class_names"), {"tta": config.tta, **unsure})
-    val_acc = history.get("val_accuracy", [])
+    curves = Curves.model_validate(history)
+    val_acc = curves.val_accuracy
     seconds, epochs = state.train_seconds, state.epochs_done
     metrics = Metrics(
         model=config.model,
@@ -307,10 +308,10 @@ def finish(run: RunFolder, config: TrainConfig, splits: Splits, history: dict, s
         validated_on="test" if config.validate_on_test else "validation split",
     )
     run.write_metrics(metrics)
-    curves = training_curves(
-        history, f"{config.model}: {run.path.name}", metrics.best_epoch, config.label_smoothing
+    figure = training_curves(
+        curves, f"{config.model}: {run.path.name}", metrics.best_epoch, config.label_smoothing
     )
-    save_figure(curves, run.curves_path)
+    save_figure(figure, run.curves_path)
     state.status = "running" if state.stages_left else "finished"
     if state.checkpoint:
         (run.path / state.checkpoint).unlink(missing_ok=True)
