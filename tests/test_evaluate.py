@@ -1,10 +1,10 @@
-"""Metrics against scikit-learn on fabricated predictions; files the evaluation writes."""
+"""Metrics against references the code does not use (a case worked by hand, and Keras'
+own metrics on fabricated predictions); files the evaluation writes."""
 
 import json
 
 import numpy as np
 import pytest
-from sklearn import metrics as sk
 
 from fmnist.evaluation.evaluate import (
     Evaluation,
@@ -27,24 +27,50 @@ def fabricated():
     return probabilities, labels
 
 
-def test_metrics_equal_scikit_learn(fabricated):
+def test_metrics_of_a_case_worked_by_hand():
+    """Four images of three classes; every figure below worked out on paper."""
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.5, 0.4], [0.15, 0.8, 0.05], [0.2, 0.3, 0.5]])
+    labels = np.array([0, 0, 1, 2])  # answered a, b, b, c: the second is wrong
+    metrics, confusion = compute_metrics(probabilities, labels, ("a", "b", "c"))
+    assert metrics["accuracy"] == pytest.approx(3 / 4)
+    assert metrics["top2_accuracy"] == pytest.approx(3 / 4)  # the second's top two: b, c
+    assert metrics["loss"] == pytest.approx(-np.mean(np.log([0.7, 0.1, 0.8, 0.5])))
+    per_class = metrics["per_class"]
+    # a: 1 of its 2 found, nothing else taken for it; b: its 1 found, plus one a taken for b
+    assert (per_class["a"]["precision"], per_class["a"]["recall"]) == (1.0, 0.5)
+    assert (per_class["b"]["precision"], per_class["b"]["recall"]) == (0.5, 1.0)
+    assert per_class["a"]["f1"] == pytest.approx(2 / 3) == per_class["b"]["f1"]
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+    assert confusion.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+    assert metrics["most_confused"] == [{"true": "a", "predicted": "b", "count": 1}]
+
+
+def test_metrics_equal_keras_own(fabricated):
+    import keras
+
     probabilities, labels = fabricated
     metrics, confusion = compute_metrics(probabilities, labels, NAMES)
-    predicted = probabilities.argmax(axis=1)
-    assert metrics["accuracy"] == pytest.approx(sk.accuracy_score(labels, predicted))
-    assert metrics["macro_f1"] == pytest.approx(sk.f1_score(labels, predicted, average="macro"))
-    assert metrics["loss"] == pytest.approx(sk.log_loss(labels, probabilities), rel=1e-6)
-    assert metrics["top2_accuracy"] == pytest.approx(
-        sk.top_k_accuracy_score(labels, probabilities, k=2)
-    )
-    precision, recall, f1, support = sk.precision_recall_fscore_support(labels, predicted)
+    one_hot = np.eye(10, dtype=np.float32)[labels]
+    answered = np.eye(10, dtype=np.float32)[probabilities.argmax(axis=1)]
+    as_given = probabilities.astype(np.float32)
+
+    def keras_metric(metric, truth=one_hot, predicted=as_given):
+        metric.update_state(truth, predicted)
+        return float(metric.result())
+
+    assert metrics["accuracy"] == pytest.approx(keras_metric(keras.metrics.CategoricalAccuracy()))
+    top2 = keras_metric(keras.metrics.TopKCategoricalAccuracy(k=2))
+    assert metrics["top2_accuracy"] == pytest.approx(top2)
+    loss = keras_metric(keras.metrics.CategoricalCrossentropy())
+    assert metrics["loss"] == pytest.approx(loss, rel=1e-5)
+    f1 = keras_metric(keras.metrics.F1Score(average="macro"), predicted=answered)
+    assert metrics["macro_f1"] == pytest.approx(f1, rel=1e-5)
     for k, name in enumerate(NAMES):
         row = metrics["per_class"][name]
-        assert (row["precision"], row["recall"], row["f1"], row["support"]) == pytest.approx(
-            (precision[k], recall[k], f1[k], support[k])
-        )
-    np.testing.assert_array_equal(confusion, sk.confusion_matrix(labels, predicted))
-    assert confusion.sum(axis=1).tolist() == np.bincount(labels, minlength=10).tolist()
+        precision = keras_metric(keras.metrics.Precision(class_id=k), predicted=answered)
+        recall = keras_metric(keras.metrics.Recall(class_id=k), predicted=answered)
+        assert (row["precision"], row["recall"]) == pytest.approx((precision, recall), rel=1e-5)
+        assert row["support"] == int((labels == k).sum()) == confusion[k].sum()
 
 
 def test_most_confused_pairs():

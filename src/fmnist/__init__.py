@@ -1,8 +1,8 @@
 """fmnist: Fashion-MNIST image classification, end to end.
 
->>> from fmnist.data import load_dataset
->>> data = load_dataset(data_dir="../shared/data/fashion-mnist")
->>> data.train_images.shape
+>>> from fmnist.data import load_dataset  # doctest: +SKIP
+>>> data = load_dataset(data_dir="../shared/data/fashion-mnist")  # doctest: +SKIP
+>>> data.train_images.shape  # doctest: +SKIP
 (60000, 28, 28)
 
 The capabilities are folders, in the order data flows through them: `inference`, `data`,

@@ -1,10 +1,12 @@
 """Models as files: the one module that knows the formats.
 
-    >>> save_model(model, "shirts.keras", class_names=CLASS_NAMES)   # or .h5, .pkl
-    >>> model, info = load_model_with_metadata("shirts.keras")       # Keras safe_mode, always
+    >>> from fmnist.data import CLASS_NAMES
+    >>> from fmnist.training.models import create_model
+    >>> path = save_model(create_model("mlp"), "shirts.keras", class_names=CLASS_NAMES)
+    >>> model, info = load_model_with_metadata(path)                 # Keras safe_mode, always
     >>> info["class_names"][0]
     'T-shirt/top'
-    >>> export_model("shirts.keras", "onnx", "shirts.onnx")
+    >>> export_model("shirts.keras", "onnx", "shirts.onnx")          # doctest: +SKIP
 
 Formats, chosen by extension:
 - `.keras` (default): Keras' zip archive; fmnist adds one entry, `fmnist.json`, with the

@@ -2,8 +2,12 @@
 
 Callers decide where a figure goes (`save_figure`); nothing here uses pyplot.
 
-    >>> fig = training_curves({"accuracy": [...], "val_accuracy": [...], "loss": [...], ...})
-    >>> save_figure(fig, run.curves_path)
+    >>> from fmnist.run_folder import Curves
+    >>> curves = Curves(loss=[0.6, 0.4], accuracy=[0.8, 0.9], val_accuracy=[0.82, 0.88])
+    >>> figure = training_curves(curves, "cnn", best_epoch=2)
+    >>> len(figure.axes)
+    2
+    >>> save_figure(figure, run.curves_path)                        # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ files, answer sample images, write the report, finish the MLflow run. `fmnist tr
 sequence again.
 
     >>> run_dir = run_stages(config, TRAIN_STAGES, data)                  # doctest: +SKIP
-    >>> run_dir = run_stages("runs/20261206-132439-lean_cnn", TRAIN_STAGES)   # resumes it
+    >>> run_dir = run_stages("runs/20261206-132439-lean_cnn", TRAIN_STAGES)  # doctest: +SKIP
 
 The stages a run is asked for are recorded in its state before training starts; each
 one done is recorded as it ends, and the run is "finished" only once every one is. One

@@ -1,6 +1,9 @@
 """Tables for the terminal, drawn by rich: aligned columns, numbers to the right.
 
     >>> print(render_table(["model", "params"], [["mlp", "101,770"]], numeric={1}))
+    model    params
+    ───────────────
+    mlp     101,770
 
 Plain text (no colour, no markup: a `[` in a run name stays a `[`), so the output reads
 the same in a terminal, a log file or a test.

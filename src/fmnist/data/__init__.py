@@ -1,7 +1,7 @@
 """The data: Fashion-MNIST's four files (sources, checks, splits) and what they hold.
 
-    >>> from fmnist.data import load_dataset, split_train_val, CLASS_NAMES
-    >>> data = load_dataset(data_dir="../shared/data/fashion-mnist")
+    >>> from fmnist.data import load_dataset, split_train_val, CLASS_NAMES  # doctest: +SKIP
+    >>> data = load_dataset(data_dir="../shared/data/fashion-mnist")  # doctest: +SKIP
 
 - `dataset`: loading from a folder, the cache, a download, Keras or OpenML; the splits.
 - `download`: the official mirrors, MD5-verified; `idx`: the file format.

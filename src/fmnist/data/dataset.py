@@ -1,7 +1,7 @@
 """The Fashion-MNIST data set: find it, fetch it, verify it, load it, split it.
 
-    >>> data = load_dataset(data_dir="../shared/data/fashion-mnist")
-    >>> data.train_images.shape, data.test_labels.shape
+    >>> data = load_dataset(data_dir="../shared/data/fashion-mnist")  # doctest: +SKIP
+    >>> data.train_images.shape, data.test_labels.shape  # doctest: +SKIP
     ((60000, 28, 28), (10000,))
 
 Sources (`source=`): "folder" (a directory with the four idx files), "download"

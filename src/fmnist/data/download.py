@@ -1,7 +1,7 @@
 """Fetch the four Fashion-MNIST files from the official mirrors, verified and atomic.
 
     >>> folder = download()          # doctest: +SKIP
-    >>> [check.ok for check in verify_folder(folder)]
+    >>> [check.ok for check in verify_folder(folder)]  # doctest: +SKIP
     [True, True, True, True]
 
 A file is streamed into a temporary file beside its target while its MD5 is

@@ -1,9 +1,9 @@
 """Look at the data before training: statistics and the figures the tutorials draw.
 
-    >>> data = load_dataset()
-    >>> stats = dataset_statistics(data)          # JSON-ready dict
-    >>> fig = class_samples_grid(data.train_images, data.train_labels, data.class_names)
-    >>> paths = write_exploration(data, "out/explore")   # statistics and six PNGs
+    >>> data = load_dataset()  # doctest: +SKIP
+    >>> stats = dataset_statistics(data)  # JSON-ready dict  # doctest: +SKIP
+    >>> figure = class_samples_grid(images, labels, CLASS_NAMES)  # doctest: +SKIP
+    >>> paths = write_exploration(data, "out/explore")  # statistics and six PNGs  # doctest: +SKIP
 
 Figures come back as matplotlib Figures; `write_exploration` saves them.
 """

@@ -4,9 +4,11 @@ An idx file is a big-endian header (a magic number, then one count per dimension
 followed by raw uint8 values. Every check a damaged or wrong file can fail is done
 here, and each failure is one line naming the file:
 
-    >>> images = read_images(Path("train-images-idx3-ubyte.gz"))
-    >>> images.shape
-    (60000, 28, 28)
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> path = write_idx(Path("t10k-labels-idx1-ubyte.gz"), np.arange(10, dtype=np.uint8))
+    >>> read_labels(path).tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 """
 
 from __future__ import annotations

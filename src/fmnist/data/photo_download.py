@@ -1,8 +1,8 @@
 """The labelled photo set on any machine: fetched file by file, each checked against its git
 blob id, laid out with footwear told apart.
 
-    >>> root = download_photos()                 # into the cache, e.g. ~/.cache/fmnist
-    >>> find_photos()                            # its train split, ready for learning
+    >>> root = download_photos()  # into the cache, e.g. ~/.cache/fmnist  # doctest: +SKIP
+    >>> find_photos()  # its train split, ready for learning  # doctest: +SKIP
     PosixPath('.../clothing-dataset-small/train')
 
 The set is the `train` and `validation` splits of the CC0 "clothing dataset (subset)"

@@ -1,8 +1,9 @@
 """Folders of labelled photos, and the file that says which classes each folder holds.
 
-    >>> photos = find_photo_set("../shared/photos-train")      # its classes.toml, or ours
-    >>> photos.folders["shoes"]                               # (5, 7, 9): any footwear
-    >>> photos.targets()[0]                                    # the allowed classes, 0/1
+    >>> mapping = load_mapping()             # the photo set's layout: clothing_dataset.toml
+    >>> mapping["sneaker"], mapping["shoes"], mapping["hat"]     # one kind, any footwear, none
+    ((7,), (5, 7, 9), ())
+    >>> photos = find_photo_set("../shared/photos-train")        # doctest: +SKIP
 
 A folder maps to one class, to a set of classes (a photo of one of them, not told which:
 "shoes" is a Sandal, a Sneaker or an Ankle boot) or to none (out of class: the right answer

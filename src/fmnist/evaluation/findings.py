@@ -1,6 +1,8 @@
 """A diagnosis's parts: the questions, every rule's threshold, and a finding's shape.
 
-    >>> finding("fit", "attention", "Overfitting from epoch 7: ...", kind="overfitting")
+    >>> found = finding("fit", "attention", "Overfitting from epoch 7.", kind="overfitting")
+    >>> found["question"], found["kind"]
+    ('Is it underfitting or overfitting?', 'overfitting')
 
 A finding carries a `kind` (what was found: "overfitting", "underfitting", ...) for the
 rules that follow from another's answer, so none of them reads another's sentence.

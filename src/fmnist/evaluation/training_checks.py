@@ -1,7 +1,7 @@
 """The diagnosis's questions about training: fit, capacity, learning rate, epochs, loss.
 
     >>> fit = check_fit(run.curves, run.metrics, config)                  # doctest: +SKIP
-    >>> fit["kind"]            # overfitting | underfitting | still_rising | ok | unknown
+    >>> fit["kind"]  # overfitting | underfitting | still_rising | ok | unknown  # doctest: +SKIP
 
 Each reads the run's typed records (its curves, metrics and TrainConfig) and returns a
 finding (`fmnist.evaluation.findings`); every threshold is in RULES.

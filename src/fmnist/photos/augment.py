@@ -2,8 +2,12 @@
 `fmnist.predict.predictor`'s steps, so that the model trained on them also answers for people's own
 photos.
 
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> batch = photo_style(images, rng, share=0.5)   # uint8 (N, 28, 28) in and out
+    >>> images = np.zeros((8, 28, 28), np.uint8)
+    >>> images[:, 6:22, 9:19] = 200                   # a bright article on a dark ground
+    >>> photo_style(images, rng, share=0.5).shape     # uint8 (N, 28, 28) in and out
+    (8, 28, 28)
 
 A product shot on white becomes a clean silhouette; a garment photographed on a bed or a
 floor arrives lit unevenly, creased, seen at an angle, through a mask that misses an edge

@@ -1,8 +1,13 @@
 """A photo on its way to the model: decode, find the garment, Zalando's steps, 28 x 28.
 
-    >>> steps = load_photo_steps("shirt.jpg")
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> photo = np.full((120, 90, 3), 240, np.uint8)   # a product shot: a dark shirt on white
+    >>> photo[20:100, 15:75] = 40
+    >>> steps = photo_steps(Image.fromarray(photo))
     >>> steps.pixels.shape, steps.segmentation
-    ((28, 28), 'grabcut')
+    ((28, 28), 'plain background: trimmed')
+    >>> steps = load_photo_steps("shirt.jpg")                       # doctest: +SKIP
 
 A photo has its garment found (`fmnist.photos.segmentation`, unless its ground is
 plain), then goes through the steps Zalando used to make Fashion-MNIST from product photos

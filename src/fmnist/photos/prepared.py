@@ -1,8 +1,8 @@
 """Photos prepared on every core: labelled ones once, cached by content; any number streamed.
 
-    >>> pixels = prepare_photos(photo_set.files)          # (N, 28, 28) uint8, cached
-    >>> pixels = prepare_photos(paths, workers=1)          # in this process
-    >>> for path, steps in stream_photo_steps(paths):     # in order, in bounded memory
+    >>> pixels = prepare_photos(photo_set.files)  # (N, 28, 28) uint8, cached  # doctest: +SKIP
+    >>> pixels = prepare_photos(paths, workers=1)  # in this process  # doctest: +SKIP
+    >>> for path, steps in stream_photo_steps(paths):  # doctest: +SKIP
     ...     steps.pixels if not isinstance(steps, PhotoError) else str(steps)
 
 Learning from photos prepares each exactly as `fmnist predict` does

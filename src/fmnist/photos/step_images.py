@@ -1,7 +1,7 @@
 """A saliency map drawn over the 28 x 28 input for a web page, with Pillow alone (no
 Matplotlib, which costs a service more than its answer does).
 
-    >>> data_url(heat_overlay(answer.image, heat))   # fmnist.images.data_url
+    >>> data_url(heat_overlay(answer.image, heat))  # fmnist.images.data_url  # doctest: +SKIP
 """
 
 from __future__ import annotations

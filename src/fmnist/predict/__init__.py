@@ -1,8 +1,8 @@
 """Answers from a trained model: for raw pixels, test images or people's photos.
 
-    >>> from fmnist.predict import Predictor
-    >>> predictor = Predictor.load("runs/<run>")
-    >>> predictor.predict_files(["shirt.jpg"])[0].verdict
+    >>> from fmnist.predict import Predictor  # doctest: +SKIP
+    >>> predictor = Predictor.load("runs/<run>")  # doctest: +SKIP
+    >>> predictor.predict_files(["shirt.jpg"])[0].verdict  # doctest: +SKIP
 
 - `predictor`: `Predictor` and `Answer`, the one path every answer takes.
 - `figures`: the figures of answers; `saliency`: the pixels that drove an answer.

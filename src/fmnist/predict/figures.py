@@ -1,8 +1,8 @@
 """Figures of answers: the 28 x 28 input, its prediction and bars, a blue/red grid, and a
 photo's steps with the pixels that drove its answer.
 
-    >>> save_answer_figures(answers, predictor.class_names, "predictions/")
-    >>> save_explanations(predictor, photo_answers, ".")      # a figure per photo
+    >>> save_answer_figures(answers, predictor.class_names, "predictions/")  # doctest: +SKIP
+    >>> save_explanations(predictor, photo_answers, ".")  # a figure per photo  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Ask a trained model about images: arrays of raw pixels, or a user's own photos.
 
-    >>> predictor = Predictor.load("runs/20261206-132439-lean_cnn")   # a run, or a model file
-    >>> predictor.top_k(data.test_images[:2], k=3)
+    >>> predictor = Predictor.load("runs/20261206-132439-lean_cnn")  # doctest: +SKIP
+    >>> predictor.top_k(data.test_images[:2], k=3)  # doctest: +SKIP
     [[('Ankle boot', 0.98), ('Sneaker', 0.01), ('Sandal', 0.01)], ...]
-    >>> answers = predictor.predict_files(["shirt.jpg", "boot.png"])
-    >>> answers[0].verdict, answers[0].steps.segmentation
+    >>> answers = predictor.predict_files(["shirt.jpg", "boot.png"])  # doctest: +SKIP
+    >>> answers[0].verdict, answers[0].steps.segmentation  # doctest: +SKIP
     ('not sure: looks most like Shirt', 'grabcut')
 
 A photo is prepared by `fmnist.photos.prepare` (the garment found, Zalando's steps); every

@@ -1,9 +1,12 @@
 """Which pixels drove an answer: integrated gradients, for any model in the zoo, and a
 one-line reading of where they are.
 
-    >>> heat = saliency_map(predictor.model, pixels, class_index)   # (28, 28) in [0, 1]
+    >>> import numpy as np
+    >>> heat = np.zeros((28, 28))
+    >>> heat[:9, 9:19] = 1                  # all the evidence in the top third, the middle
     >>> reading(heat, "Shirt")
-    'the top and the centre drove Shirt (71% of the evidence)'
+    'the top drove Shirt (100% of the evidence)'
+    >>> heat = saliency_map(predictor.model, pixels, class_index)   # doctest: +SKIP
 
 Integrated gradients (Sundararajan et al., 2017): the gradient of the answered class's
 probability, averaged along the straight path from a black image (Fashion-MNIST's own

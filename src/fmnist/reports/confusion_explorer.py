@@ -1,8 +1,9 @@
 """The report's explorable confusion matrix: a table whose cells open their test images.
 
-    >>> explorer = confusion_explorer(run.metrics.split("test"), run.folder.examples_path("test"))
-    >>> explorer["rows"][6][0]      # the Shirt row's first cell: count, share, link
-    >>> explorer["cells"][0]["images"][0]["caption"]
+    >>> test = run.metrics.split("test")  # doctest: +SKIP
+    >>> explorer = confusion_explorer(test, run.folder.examples_path("test"))  # doctest: +SKIP
+    >>> explorer["rows"][6][0]  # the Shirt row's first cell: count, share, link  # doctest: +SKIP
+    >>> explorer["cells"][0]["images"][0]["caption"]  # doctest: +SKIP
 
 The images come from the examples file `fmnist.evaluation.evaluate` writes beside the
 metrics (the images its `select_examples` picks: the most confident answers of every cell,

@@ -1,11 +1,11 @@
 """fmnist in a notebook: a run, its evaluation, its diagnosis and its report that show
 themselves as readable HTML when they end a cell.
 
-    >>> run = Run(train(resolve_config(model="cnn", epochs=1)))
-    >>> run                         # its headline, diagnosis and training curves
-    >>> run.evaluation("test")      # accuracy, the weak classes, the confusion matrix
-    >>> run.diagnosis               # every question the report answers, with evidence
-    >>> run.report()                # the whole report page, inline
+    >>> run = Run(train(resolve_config(model="cnn", epochs=1)))  # doctest: +SKIP
+    >>> run  # its headline, diagnosis and training curves  # doctest: +SKIP
+    >>> run.evaluation("test")  # accuracy, the weak classes, the confusion matrix  # doctest: +SKIP
+    >>> run.diagnosis  # every question the report answers, with evidence  # doctest: +SKIP
+    >>> run.report()  # the whole report page, inline  # doctest: +SKIP
 
 Each reads the run's typed records (`fmnist.run_folder.Run`), as the report does, and
 renders through the report's Jinja2 templates (`templates/notebook.j2`); an answer

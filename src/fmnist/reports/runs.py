@@ -1,9 +1,9 @@
 """Many runs at a glance: a leaderboard, and two runs side by side.
 
->>> rows = leaderboard("runs")          # best first; interrupted runs included
->>> save_figure(compare_runs("runs/a", "runs/b"), "compare.png")
->>> found = comparison("runs/a", "runs/b")        # what changed, both diagnoses
->>> print(format_comparison(found)); write_comparison_page(found, "compare.html")
+>>> rows = leaderboard("runs")  # best first; interrupted runs included  # doctest: +SKIP
+>>> save_figure(compare_runs("runs/a", "runs/b"), "compare.png")  # doctest: +SKIP
+>>> found = comparison("runs/a", "runs/b")  # what changed, both diagnoses  # doctest: +SKIP
+>>> print(format_comparison(found)); write_comparison_page(found, "compare.html")  # doctest: +SKIP
 """
 
 from __future__ import annotations

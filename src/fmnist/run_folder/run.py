@@ -1,7 +1,7 @@
 """A run as data: its folder's records read once, typed.
 
     >>> run = Run.load("runs/20261206-132439-lean_cnn")                   # doctest: +SKIP
-    >>> run.config["model"], run.metrics.best_epoch, run.state.live_status
+    >>> run.config["model"], run.metrics.best_epoch, run.state.live_status  # doctest: +SKIP
 
 Stages take a `Run` and read its fields instead of reopening the folder; one that changes a
 record writes it through `save` and keeps the `Run` current.

@@ -1,7 +1,7 @@
 """The prediction service: FastAPI on uvicorn, and a web page to try the model.
 
     $ fmnist serve --model runs/x            # http://127.0.0.1:8000/ , API docs at /docs
-    >>> app = create_app(Predictor.load("shirts.keras"))   # for tests or other servers
+    >>> app = create_app(Predictor.load("shirts.keras"))  # doctest: +SKIP
 
 Endpoints: POST /v1/predict (image files as multipart, or JSON pixels), GET /v1/model,
 GET /healthz, GET /readyz (ready once the model has answered a warm-up call), GET /metrics

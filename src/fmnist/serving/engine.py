@@ -1,6 +1,6 @@
 """The model call behind the service: ONNX Runtime where it answers as TensorFlow does.
 
-    >>> engine = use_onnx_runtime(predictor, model_path)   # "onnx" or "tensorflow"
+    >>> engine = use_onnx_runtime(predictor, model_path)  # "onnx" or "tensorflow"  # doctest: +SKIP
 
 For the batches a service sees (1 to 64 images), TensorFlow's per-call overhead is most of
 the time: the default model answers 2 images (one, with its mirror) in 0.76 ms through

@@ -1,8 +1,9 @@
 """The HTTP servers under the service: uvicorn with a protocol that answers what it cannot
 parse with the service's JSON error, or Granian.
 
-    >>> uvicorn.run(app, **uvicorn_options("127.0.0.1", 8000))
-    >>> run_granian("fmnist.serving.app:app_from_environment", "127.0.0.1", 8000, workers=2)
+    >>> uvicorn.run(app, **uvicorn_options("127.0.0.1", 8000))  # doctest: +SKIP
+    >>> app_path = "fmnist.serving.app:app_from_environment"  # doctest: +SKIP
+    >>> run_granian(app_path, "127.0.0.1", 8000, workers=2)  # doctest: +SKIP
 
 A request uvicorn cannot parse (a malformed Content-Length, say) never reaches the app:
 uvicorn answers it with its own text/plain 400. These protocols send the JSON body every

@@ -1,8 +1,8 @@
 """What the service tells about itself: Prometheus metrics, request ids, a log line each.
 
-    >>> metrics = ServiceMetrics()
-    >>> app.add_middleware(RequestObserver, metrics=metrics)      # outermost
-    >>> body, content_type = metrics.exposition()                 # GET /metrics
+    >>> metrics = ServiceMetrics()  # doctest: +SKIP
+    >>> app.add_middleware(RequestObserver, metrics=metrics)  # outermost  # doctest: +SKIP
+    >>> body, content_type = metrics.exposition()  # GET /metrics  # doctest: +SKIP
 
 Every request gets an id: the client's `X-Request-ID` when it is a plain token of at most
 64 characters, a new one otherwise. It comes back as the `X-Request-ID` header, in every

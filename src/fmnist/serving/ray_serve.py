@@ -1,8 +1,8 @@
 """The service on Ray Serve: the same app (routes, limits, JSON errors, request ids, the
 page, the docs) as a Ray Serve deployment, on this machine or across a Ray cluster.
 
-    >>> serve_on_ray("runs/x", replicas=2)                      # http://127.0.0.1:8000
-    >>> serve_on_ray("runs/x", address="10.0.0.1:6379", host="0.0.0.0")   # a cluster
+    >>> serve_on_ray("runs/x", replicas=2)  # http://127.0.0.1:8000  # doctest: +SKIP
+    >>> serve_on_ray("runs/x", address="10.0.0.1:6379", host="0.0.0.0")  # doctest: +SKIP
 
 Each replica builds the app itself (`fmnist.serving.app.load_app`: the model loaded once
 per replica, its own micro-batcher); Ray Serve's proxy takes the HTTP requests and spreads

@@ -1,8 +1,9 @@
 """What a request to the service may hold, checked and decoded: the limits, the JSON
 errors, the body's size and pace, JSON pixels and uploaded photos.
 
-    >>> images, sources, steps = await read_images(request, ServiceLimits())
-    >>> # (N, 28, 28) pixels, names, and each photo's PhotoSteps (None for JSON pixels)
+    >>> ServiceLimits().max_pixels                  # per image, before decoding
+    40000000
+    >>> images, sources, steps = await read_images(request, ServiceLimits())  # doctest: +SKIP
 
 Everything a client can get wrong becomes a `ClientError` (a 4xx with a JSON body and the
 request id), checked in this order: the body's declared and actual size, the content

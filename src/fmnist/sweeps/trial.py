@@ -1,7 +1,7 @@
 """One trial of a sweep, as it runs inside a Ray worker: an ordinary fmnist training run
 that reports each epoch's validation figures to Ray Tune.
 
-    >>> tune.with_parameters(run_trial, context=context)     # what fmnist.sweeps.runner hands Tune
+    >>> tune.with_parameters(run_trial, context=context)  # doctest: +SKIP
 
 Its run folder is named after Tune's trial id in the sweep folder, so a restored sweep finds
 it and resumes it from its last finished epoch, and the sweep (`complete_trial`) finishes

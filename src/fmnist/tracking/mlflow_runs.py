@@ -1,9 +1,9 @@
 """A run tracked in MLflow: its config as parameters, every epoch's metrics as it ends, and,
 once the run is done, its final metrics, model (MLflow's Keras flavour) and report.
 
-    >>> fmnist train --mlflow                       # or `mlflow = true` in a config file
-    >>> MlflowEpochs(run, config)                    # the callback training adds for it
-    >>> finish_tracking(run_dir)                     # final metrics, the model, the report
+    >>> fmnist train --mlflow  # or `mlflow = true` in a config file  # doctest: +SKIP
+    >>> MlflowEpochs(run, config)  # the callback training adds for it  # doctest: +SKIP
+    >>> finish_tracking(run_dir)  # final metrics, the model, the report  # doctest: +SKIP
 
 Where to: `MLFLOW_TRACKING_URI` (a tracking server, or any store MLflow knows), else
 MLflow's own default, `sqlite:///mlflow.db` in the working folder; the experiment is

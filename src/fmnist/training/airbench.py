@@ -2,8 +2,11 @@
 cut to Fashion-MNIST and a CPU, with the two initialisations that take it from the data
 and from the identity.
 
-    >>> model = create_model("best_cnn")
-    >>> fit_to_data(model, train_images)     # the whitening stem, from the training images
+    >>> import numpy as np
+    >>> model = best_cnn()
+    >>> fit_to_data(model, np.random.default_rng(0).integers(0, 256, (64, 28, 28)))
+    >>> model.get_layer(WHITEN_LAYER).trainable     # the whitening stem: set, not learned
+    False
 
 Registered in the model zoo with its recipe (`fmnist.training.models`) like every model;
 what each of its ingredients buys is measured by `bench/best_recipe.py` (docs/benchmarks.md).

@@ -4,8 +4,11 @@ In-graph Keras augmentation layers are slow on CPU (a random translation through
 ImageProjectiveTransform costs more than the network here); these run on the whole
 batch with integer indexing and cost about a millisecond per batch of 128.
 
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> batch = augment(images, rng, shift=2, flip=True, erasing=0.5)
+    >>> images = np.zeros((4, 28, 28), np.uint8)
+    >>> augment(images, rng, shift=2, flip=True, erasing=0.5).shape
+    (4, 28, 28)
 
 The views an answer averages at test time are `fmnist.inference.answers.answer_views`.
 """

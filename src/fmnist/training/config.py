@@ -1,6 +1,9 @@
 """Training configuration as data: a frozen dataclass, files, flags, checks.
 
-    >>> config = resolve_config("my.toml", model="cnn", epochs=2)
+    >>> config = resolve_config(model="cnn", epochs=2)   # defaults < recipe < file < flags
+    >>> config.epochs, config.batch_size, config.tta
+    (2, 32, 0)
+    >>> config = resolve_config("my.toml", model="cnn")             # doctest: +SKIP
 
 Precedence, lowest first: the dataclass defaults, the chosen model's recipe
 (`fmnist models`), the config file (TOML, YAML or JSON), then command-line flags.

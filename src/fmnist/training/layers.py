@@ -1,8 +1,11 @@
 """The first and last layers every model in the zoo shares: raw pixels in, ten class
 probabilities out (the input convention: `fmnist.training.models`).
 
+    >>> import keras
     >>> pixels, x = model_input(standardize=True)
-    >>> model = classifier(pixels, body(x), "name")
+    >>> model = classifier(pixels, keras.layers.Flatten()(x), "tiny")
+    >>> model.output.shape
+    (None, 10)
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
 """The model zoo: a registry of builders, each with the training recipe it is meant for.
 
+    >>> import numpy as np
     >>> model = create_model("cnn")
-    >>> model.predict(raw_pixels_uint8[..., None]).shape      # (N, 28, 28, 1) -> (N, 10)
+    >>> model.predict(np.zeros((2, 28, 28, 1), np.uint8), verbose=0).shape   # raw pixels in
+    (2, 10)
+    >>> "lean_cnn" in list_models() and DEFAULT_MODEL
+    'lean_cnn'
 
 Every model takes raw grayscale pixels, 0-255, shaped (N, 28, 28, 1), and answers the ten
 class probabilities: the input convention of `fmnist.inference.answers`, which every

@@ -2,8 +2,9 @@
 together, so that it answers photos well, says "not sure" for what is none of the ten
 classes, and keeps what it knew.
 
-    >>> record = learn_photos("runs/20261129-101500-lean_cnn", PhotoLearning("photos-train"))
-    >>> record.after.overall.top1, record.unsure_below
+    >>> settings = PhotoLearning("photos-train")  # doctest: +SKIP
+    >>> record = learn_photos("runs/20261129-101500-lean_cnn", settings)  # doctest: +SKIP
+    >>> record.after.overall.top1, record.unsure_below  # doctest: +SKIP
 
 The method, one loss for every image (`set_loss`). A photo's target is the set of classes
 it may be, as 0/1 over the ten: one class (a sneaker), several (a closed shoe that is none

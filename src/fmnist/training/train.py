@@ -1,7 +1,7 @@
 """Training runs: `train(config)` makes a run folder that explains itself.
 
-    >>> run_dir = train(resolve_config(model="cnn", epochs=2))
-    >>> run_dir = resume("runs/20261122-101500-cnn")      # after Ctrl-C or a kill
+    >>> run_dir = train(resolve_config(model="cnn", epochs=2))  # doctest: +SKIP
+    >>> run_dir = resume("runs/20261122-101500-cnn")  # after Ctrl-C or a kill  # doctest: +SKIP
 
 A run folder (`fmnist.run_folder`) holds the resolved config and the versions used, the
 history, the model with the best weights on validation, how training went, the training
