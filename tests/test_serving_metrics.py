@@ -1,10 +1,9 @@
 """The service's metrics and request ids: one request through the observer, counted by
 path and status; a request id taken from the client only when it is a plain token."""
 
-import asyncio
-
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import run_async
 from fmnist.serving.metrics import RequestObserver, ServiceMetrics, request_id_var
 
 
@@ -39,7 +38,7 @@ def call(metrics, path="/v1/model", status=200, request_id=b"abc-1"):
         "path": path,
         "headers": [(b"x-request-id", request_id)],
     }
-    asyncio.run(RequestObserver(app, metrics)(scope, receive, send))
+    run_async(RequestObserver(app, metrics)(scope, receive, send))  # a loop of its own
     return dict(sent[0]["headers"]), seen["id"]
 
 

@@ -29,7 +29,7 @@ from fmnist.machine import describe_machine
 from fmnist.predict.figures import save_answer_figures
 from fmnist.predict.predictor import Predictor, answer_test_images, pick_test_indices
 from fmnist.reports.report import write_report
-from fmnist.run_folder import Pipeline, RunFolder, SavedFile
+from fmnist.run_folder import Pipeline, Run, RunFolder, SavedFile
 from fmnist.tracking.mlflow_runs import end_tracking, finish_tracking
 from fmnist.training.config import TrainConfig, make_config
 from fmnist.training.photo_learning import learn_photos_if_asked
@@ -98,7 +98,9 @@ def run_stages(start: TrainConfig | Path | str, stages=TRAIN_STAGES, **options) 
         done(folder, stage)
         if stage == "report":  # the page again, with its own time and the whole total
             opts.pipeline.timings_s["total"] = round(time.perf_counter() - started, 2)
-            report(folder, opts)
+            write_pipeline(folder, opts)
+            run = Run.load(folder)
+            write_report(run, run.metrics.diagnosis or None)  # diagnosed once, above
     return folder.path
 
 

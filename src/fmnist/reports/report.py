@@ -335,11 +335,11 @@ def build_report(run: Run | Path | str, diagnosis: list[dict] | None = None) -> 
     return template().render(report_context(run, diagnosis)) + "\n"
 
 
-def write_report(run: Run | Path | str) -> Path:
-    """Diagnose the run into its metrics file and write its report page (both atomically);
-    returns the page's path."""
+def write_report(run: Run | Path | str, diagnosis: list[dict] | None = None) -> Path:
+    """Diagnose the run into its metrics file (unless `diagnosis` is given: the run was
+    diagnosed already) and write its report page, both atomically; returns its path."""
     run = run if isinstance(run, Run) else Run.load(run)
-    diagnosis = diagnose(run)
+    diagnosis = diagnose(run) if diagnosis is None else diagnosis
     if run.folder.metrics_path.is_file():
         run.metrics.diagnosis = diagnosis
         run.save("metrics")

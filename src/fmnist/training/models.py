@@ -147,7 +147,7 @@ BUILT_FOR_TIME = {FAST_MODEL: "the tutorial CNN's two-epoch accuracy in 0.7 of a
 # image times its epochs. Both start as the best recipe does (the first convolution from
 # the patch-whitening filters, the others as the identity: `fmnist.training.airbench`),
 # which buys them epochs, and train at batch 128, where the activations stay in cache. How
-# each value was chosen, with its figures: docs/benchmarks.md, "How the recipes were found".
+# each value was chosen, with its figures: docs/benchmarks.md, "Experiments behind the recipes".
 
 
 # The batch-norm CNNs' recipes, as data. fast_cnn: ~1.1 M multiply-adds an image, so an

@@ -180,6 +180,11 @@ def resume(run_dir: Path | str, dataset: Dataset | None = None, extra_callbacks=
         raise FmnistError(f"{run.path}: this run finished; nothing to resume")
     if state.trained:  # training was over; what failed came after (fmnist.stages goes on)
         return run.path
+    if state.epochs_done and not state.checkpoint:
+        raise FmnistError(
+            f"{run.path}: its state counts {state.epochs_done} epochs but names no checkpoint "
+            "to resume from; train it again"
+        )
     history = {k: v[: state.epochs_done] for k, v in run.read_history().items()}
     model = load_model(run.path / state.checkpoint, compile=True) if state.epochs_done else None
     state.status, state.stage, state.error = "running", None, None
