@@ -30,7 +30,7 @@ def child(model_name: str, batch_size: int, steps: int, precision: str) -> None:
     import numpy as np
 
     from fmnist.training.models import create_model
-    from fmnist.training.train import dtype_policy
+    from fmnist.training.precision import dtype_policy
 
     keras.utils.set_random_seed(0)
     with dtype_policy(precision):

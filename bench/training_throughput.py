@@ -27,7 +27,8 @@ from fmnist.data.dataset import load_dataset  # noqa: E402
 from fmnist.machine import flags_line  # noqa: E402
 from fmnist.training.config import PRECISIONS, resolve_config  # noqa: E402
 from fmnist.training.models import DEFAULT_MODEL, create_model  # noqa: E402
-from fmnist.training.train import compute_precision, dtype_policy, train  # noqa: E402
+from fmnist.training.precision import compute_precision, dtype_policy  # noqa: E402
+from fmnist.training.train import train  # noqa: E402
 
 
 class StepClock(keras.callbacks.Callback):

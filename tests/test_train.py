@@ -10,18 +10,12 @@ from conftest import make_arrays
 from fmnist.data.dataset import Dataset, make_splits
 from fmnist.evaluation.evaluate import evaluate_run
 from fmnist.run_folder import RunFolder
-from fmnist.training import train as train_module
+from fmnist.training import precision as precision_module
 from fmnist.training.callbacks import GapStop, ResumableEarlyStopping, gap_exceeded
 from fmnist.training.config import ConfigError, resolve_config
 from fmnist.training.models import create_model
-from fmnist.training.train import (
-    TrainingInterrupted,
-    compute_precision,
-    dtype_policy,
-    float32_copy,
-    resume,
-    train,
-)
+from fmnist.training.precision import compute_precision, dtype_policy, float32_copy
+from fmnist.training.train import TrainingInterrupted, resume, train
 
 
 def read_history(path):
@@ -152,7 +146,7 @@ def test_resume_continues_where_the_run_stopped(tmp_path, tiny):
 
 
 def test_a_resumed_run_trains_in_its_checkpoints_precision(tmp_path, tiny, monkeypatch):
-    monkeypatch.setattr(train_module, "amx_available", lambda: True)  # auto: bfloat16
+    monkeypatch.setattr(precision_module, "amx_available", lambda: True)  # auto: bfloat16
     cfg = config(tmp_path, epochs=2, precision="float32")
     with pytest.raises(TrainingInterrupted):
         train(cfg, tiny, extra_callbacks=[InterruptAfter(1)])
@@ -273,9 +267,9 @@ def test_tutorial_cnn_two_epochs_on_the_real_data(real_data_dir, tmp_path):
 
 
 def test_auto_precision_is_bfloat16_only_on_an_amx_cpu(monkeypatch):
-    monkeypatch.setattr(train_module, "amx_available", lambda: False)
+    monkeypatch.setattr(precision_module, "amx_available", lambda: False)
     assert compute_precision(resolve_config(model="cnn")) == "float32"
-    monkeypatch.setattr(train_module, "amx_available", lambda: True)
+    monkeypatch.setattr(precision_module, "amx_available", lambda: True)
     assert compute_precision(resolve_config(model="cnn")) == "bfloat16"  # no GPU here
     assert compute_precision(resolve_config(model="cnn", precision="float32")) == "float32"
     with pytest.raises(ConfigError, match="precision"):

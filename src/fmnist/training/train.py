@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from fmnist.data.photo_sets import find_photo_set
 from fmnist.errors import FmnistError
 from fmnist.inference.answers import answer_probabilities, forward_function
 from fmnist.inference.unsure import unsure_share, unsure_threshold
-from fmnist.machine import amx_available, package_versions
+from fmnist.machine import package_versions
 from fmnist.photos.augment import photo_style
 from fmnist.plots import save_figure, training_curves
 from fmnist.run_folder import Curves, Metrics, Record, RunFolder, RunState
@@ -38,6 +37,7 @@ from fmnist.training.augment import augment
 from fmnist.training.config import TrainConfig, make_config, whole_epochs
 from fmnist.training.models import create_model, layer_table
 from fmnist.training.optimizer import compile_model, targets, total_steps
+from fmnist.training.precision import compute_precision, dtype_policy, float32_copy, precision_of
 
 
 class TrainingInterrupted(FmnistError):
@@ -80,45 +80,6 @@ def seed_everything(seed: int) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def compute_precision(config: TrainConfig) -> str:
-    """float32 or bfloat16: "auto" picks bfloat16 on a CPU with AMX and no GPU, where
-    oneDNN's AMX convolutions train the default model ~2.5x faster than float32."""
-    if config.precision != "auto":
-        return config.precision
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU") or not amx_available():
-        return "float32"
-    return "bfloat16"
-
-
-@contextmanager
-def dtype_policy(precision: str):
-    """Keras' global dtype policy for the models built inside: mixed bfloat16 (float32
-    weights, bfloat16 compute) or float32; the previous policy comes back afterwards."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def precision_of(model) -> str:
-    return "bfloat16" if any(x.compute_dtype == "bfloat16" for x in model.layers) else "float32"
-
-
-def float32_copy(model, config: TrainConfig):
-    """The same weights in a float32 model: what a run keeps, so that its model computes
-    the same on every machine and converts to every export format."""
-    if precision_of(model) == "float32":
-        return model
-    with dtype_policy("float32"):
-        copy = create_model(config.model, **config.model_args)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def run_splits(dataset: Dataset, config: TrainConfig) -> Splits:
