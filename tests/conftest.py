@@ -40,6 +40,20 @@ def write_folder(folder: Path, arrays: dict[str, np.ndarray], gzipped: bool = Tr
     return folder
 
 
+def photo_folder(root: Path, counts: dict[str, int]) -> Path:
+    """Labelled photo folders of small PNGs: a dark article on a noisy ground each."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for folder, count in counts.items():
+        (root / folder).mkdir(parents=True)
+        for k in range(count):
+            pixels = rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)
+            pixels[5:35, 5:25] = 30 + 20 * k
+            Image.fromarray(pixels).save(root / folder / f"{k}.png")
+    return root
+
+
 def built_model(name: str):
     """A registered model, called once so that it is built (exporters need that)."""
     from fmnist.training.models import create_model

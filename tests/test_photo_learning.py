@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from conftest import photo_folder
 from fmnist.data import CLASS_NAMES
 from fmnist.data.photo_sets import (
     PhotoSetError,
@@ -98,17 +98,6 @@ def test_a_bad_mapping_file_is_one_line_naming_the_file_and_key(tmp_path, text, 
     with pytest.raises(PhotoSetError, match=re.escape(message)) as raised:
         load_mapping(path)
     assert str(path) in str(raised.value) and "\n" not in str(raised.value)
-
-
-def photo_folder(root, counts):
-    rng = np.random.default_rng(0)
-    for folder, count in counts.items():
-        (root / folder).mkdir(parents=True)
-        for k in range(count):
-            pixels = rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)
-            pixels[5:35, 5:25] = 30 + 20 * k  # a dark article on a noisy ground
-            Image.fromarray(pixels).save(root / folder / f"{k}.png")
-    return root
 
 
 def test_a_photo_set_reads_its_own_mapping_and_splits_each_folder(tmp_path):

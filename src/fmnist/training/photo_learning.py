@@ -296,8 +296,8 @@ def learn_photos_if_asked(run_dir: Path | str, data=None, echo=print) -> Photos 
         return None
     settings = PhotoLearning(config.photos, config.photo_classes, seed=config.seed)
     record = learn_photos(run.path, settings, data, echo)
-    echo(
-        f"[photos] held-out photos top-1 {record.before.overall.top1:.1%} -> "
-        f"{record.after.overall.top1:.1%}; not sure below {record.unsure_below:.3f}"
-    )
+    before, after = record.before.overall.top1, record.after.overall.top1
+    if before is not None and after is not None:  # none when no held-out photo has a class
+        echo(f"[photos] held-out photos top-1 {before:.1%} -> {after:.1%}; "
+             f"not sure below {record.unsure_below:.3f}")  # fmt: skip
     return record
