@@ -29,8 +29,9 @@ from fmnist.machine import describe_machine
 from fmnist.predict.figures import save_answer_figures
 from fmnist.predict.predictor import Predictor, answer_test_images, pick_test_indices
 from fmnist.reports.report import write_report
-from fmnist.run_folder import Pipeline, Run, RunFolder, SavedFile
+from fmnist.run_folder import ModelVersion, Pipeline, Run, RunFolder, SavedFile
 from fmnist.tracking.mlflow_runs import end_tracking, finish_tracking
+from fmnist.training.adapt import ADAPTING, Adapting, adapt
 from fmnist.training.config import TrainConfig, make_config
 from fmnist.training.photo_learning import learn_photos_if_asked
 from fmnist.training.train import check_before_training, create_run_dir, resume, train
@@ -214,6 +215,23 @@ STAGE_WORK = {
     "report": report,
     "track": track,
 }
+
+
+def adapt_run(run_dir: Path | str, photo_dirs, dataset: Dataset | None = None, echo=print,
+              settings: Adapting = ADAPTING) -> ModelVersion:  # fmt: skip
+    """A new version of the run's model that learned the new photos in `photo_dirs`
+    (`fmnist.training.adapt`); then the run is evaluated again, the model files it keeps are
+    saved again and its report shows the versions."""
+    folder = RunFolder(run_dir)
+    opts = Options(data=dataset, echo=echo)
+    started = time.perf_counter()
+    version = adapt(folder.path, photo_dirs, data(opts, config_of(folder)), echo, settings)
+    echo(f"[adapt] version {version.version} in {time.perf_counter() - started:.1f} s")
+    kept = tuple(Path(saved.file).suffix[1:] for saved in folder.read_pipeline().saved)
+    opts.formats = tuple(name for name in FORMATS if name in kept)
+    for stage in ("evaluate", "save", "report") if opts.formats else ("evaluate", "report"):
+        timed(folder, stage, opts, lambda stage=stage: STAGE_WORK[stage](folder, opts))
+    return version
 
 
 def summarize_pipeline(run_dir: Path | str) -> str:

@@ -25,6 +25,7 @@ from fmnist.cli.models import (
 from fmnist.cli.predict import predict_command
 from fmnist.cli.runs import report_command, runs_command
 from fmnist.cli.serve import serve_command
+from fmnist.cli.teach import adapt_command
 from fmnist.cli.training import run, sweep_command, train_command
 
 
@@ -46,6 +47,7 @@ for _command in (
     predict_command,
     serve_command,
     run,
+    adapt_command,
     sweep_command,
     report_command,
     runs_command,

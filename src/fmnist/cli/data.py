@@ -1,4 +1,4 @@
-"""The data commands: data download, verify, info; data photos download, verify; explore."""
+"""The data commands: data download, verify, info; data photos download, verify, add; explore."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from fmnist.cli.common import Group, data_dir_option, output_option
+from fmnist.cli.teach import photos_add
 from fmnist.errors import FmnistError
 
 
@@ -120,6 +121,9 @@ def photos_verify(folder: Path | None) -> None:
             click.echo(line)
         raise FmnistError(f"{root}: {len(problems)} photos missing or not the published ones")
     click.echo(f"{root}: every photo is the published one")
+
+
+photos.add_command(photos_add)
 
 
 @click.command("explore")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from fmnist.cli.common import model_option, shown_option, trust_option, uses_tensorflow
@@ -57,6 +59,11 @@ from fmnist.images import MAX_PIXELS
     show_default=True,
     help="The model call: auto uses ONNX Runtime where it answers as TensorFlow does.",
 )
+@click.option(
+    "--corrections",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the photos people correct on the page in this folder (for fmnist adapt).",
+)
 @trust_option
 @uses_tensorflow
 def serve_command(
@@ -75,6 +82,7 @@ def serve_command(
     on_ray,
     address,
     replicas,
+    corrections,
     trust_pickle,
 ) -> None:
     """Serve the model over HTTP: POST /v1/predict, a web page at /, API docs at /docs,
@@ -92,8 +100,11 @@ def serve_command(
     if not on_ray:
         if address or replicas != 1:
             raise click.UsageError("--address and --replicas go with --ray")
-        serve(model_path, host, port, trust_pickle, limits, cors_origins, workers, server)
+        serve(model_path, host, port, trust_pickle, limits, cors_origins, workers, server,
+              corrections)  # fmt: skip
         return
+    if corrections:
+        raise click.UsageError("--corrections is for the plain server, not --ray")
     if workers != 1 or server != "uvicorn":
         raise click.UsageError(
             "--workers and --server are for the plain server; on Ray, use --replicas"

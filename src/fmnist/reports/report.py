@@ -27,6 +27,7 @@ from fmnist.images import png_data_url
 from fmnist.inference.answers import tta_name
 from fmnist.plots import figure_png, training_curves
 from fmnist.reports.confusion_explorer import confusion_explorer
+from fmnist.reports.versions import versions_context
 from fmnist.run_folder import (
     EXPLORATION_FIGURES,
     PREDICTION_GRID,
@@ -54,6 +55,7 @@ SECTIONS = (
     ("calibration", "Calibration"),
     ("predictions", "Predictions"),
     ("photos", "Photos"),
+    ("versions", "Versions"),
     ("model", "Model"),
     ("config", "Configuration"),
     ("files", "Saved files"),
@@ -275,6 +277,7 @@ def report_context(run: Run, diagnosis: list[dict]) -> dict:
         "diagnosis": diagnosis,
         "next_steps": next_steps(run, diagnosis),
         "photos": photos_context(run),
+        "versions": versions_context(run),
         "config": config_context(run.config),
         "layer_rows": layer_rows(metrics),
         "params": number(metrics.params, ","),

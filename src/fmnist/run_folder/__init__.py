@@ -43,6 +43,8 @@ from fmnist.run_folder.records import (
     Evaluation,
     FolderScore,
     Metrics,
+    ModelVersion,
+    PhotoChange,
     Photos,
     PhotoScores,
     Pipeline,
@@ -50,6 +52,7 @@ from fmnist.run_folder.records import (
     RunState,
     SavedFile,
     Tracking,
+    Versions,
 )
 from fmnist.run_folder.run import Run
 
@@ -66,6 +69,8 @@ __all__ = [
     "Evaluation",
     "FolderScore",
     "Metrics",
+    "ModelVersion",
+    "PhotoChange",
     "PhotoScores",
     "Photos",
     "Pipeline",
@@ -76,6 +81,7 @@ __all__ = [
     "SavedFile",
     "SweepFolder",
     "Tracking",
+    "Versions",
     "atomic_open",
     "atomic_path",
     "atomic_paths",

@@ -31,6 +31,7 @@ from fmnist.run_folder.records import (
     RunState,
     Shape,
     Tracking,
+    Versions,
 )
 
 STATUSES = ("running", "interrupted", "failed", "diverged", "finished")
@@ -88,6 +89,7 @@ class RunFolder:
     photos_path = property(lambda self: self.path / "photos.json")  # what photo learning did
     report_path = property(lambda self: self.path / "report.html")
     mlflow_path = property(lambda self: self.path / "mlflow.json")  # its MLflow run, if tracked
+    versions_path = property(lambda self: self.path / "versions.json")  # the model's versions
     plots = property(lambda self: self.path / "plots")
     curves_path = property(lambda self: self.path / "plots" / "training_curves.png")
     photos_figure = property(lambda self: self.path / "plots" / "photos_held_out.png")
@@ -96,6 +98,14 @@ class RunFolder:
     explore = property(lambda self: self.path / "explore")
     predictions = property(lambda self: self.path / "predictions")
     tensorboard = property(lambda self: self.path / "tensorboard")
+
+    def version_path(self, version: int) -> Path:
+        """A kept version of the model (`fmnist adapt` makes new ones)."""
+        return self.path / "versions" / f"v{version}.keras"
+
+    def version_figure(self, version: int) -> Path:
+        """The photos a version got wrong before and right after."""
+        return self.path / "versions" / f"v{version}-fixed.png"
 
     def checkpoint_path(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch-{epoch:04d}.keras"
@@ -174,6 +184,12 @@ class RunFolder:
 
     def write_photos(self, photos: Photos | dict) -> None:
         write_json(self.photos_path, as_shape(photos, Photos).to_dict())
+
+    def read_versions(self) -> Versions:
+        return read_shape(self.versions_path, Versions) or Versions()
+
+    def write_versions(self, versions: Versions) -> None:
+        write_json(self.versions_path, versions.to_dict())
 
     def read_tracking(self) -> Tracking | None:
         """The MLflow run this run logs into, or None for an untracked run."""

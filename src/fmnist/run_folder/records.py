@@ -281,6 +281,53 @@ class Photos(Shape):
         return self.held_out_scores.get("after", PhotoScores())
 
 
+class PhotoChange(Shape):
+    """A photo whose answer an adapt round changed: its file, folder and both answers."""
+
+    file: str
+    folder: str
+    before: str
+    after: str
+
+
+class ModelVersion(Shape):
+    """One version of a run's model: what it learned and what that changed."""
+
+    version: int
+    file: str  # its copy, relative to the run folder (the newest is also model.keras)
+    learned: str  # training, photos (the run's photo learning) or corrections (fmnist adapt)
+    created: str | None = None
+    photos: list[str] = Field(default_factory=list)  # the photo folders this round learned
+    new_photos: int = 0  # photos new to the model in this round
+    learned_from: int = 0  # of them, learned (the rest held out to choose the threshold on)
+    replayed_from: int = 0  # photos learned before, drawn from again so none is forgotten
+    unsure_below: float | None = None
+    fmnist_test_before: float | None = None  # Fashion-MNIST test accuracy, the run's TTA
+    fmnist_test: float | None = None
+    earlier_held_out_before: float | None = None  # top-1, photos held out in earlier rounds
+    earlier_held_out: float | None = None
+    new_before: float | None = None  # top-1 of this round's new in-class photos
+    new_after: float | None = None
+    per_folder: dict[str, list[float | None]] = Field(default_factory=dict)  # [before, after]
+    fixed: list[PhotoChange] = Field(default_factory=list)  # wrong before, right after
+    broken: list[PhotoChange] = Field(default_factory=list)  # right before, wrong after
+    classes: dict[str, list[str]] = Field(default_factory=dict)  # folder -> its classes
+    learned_files: list[str] = Field(default_factory=list)  # replayed by later rounds
+    held_files: list[str] = Field(default_factory=list)  # measured by later rounds
+    settings: dict[str, Any] = Field(default_factory=dict)
+    seconds: float | None = None
+
+
+class Versions(Shape):
+    """versions.json: every version of the run's model, oldest first."""
+
+    versions: list[ModelVersion] = Field(default_factory=list)
+
+    @property
+    def current(self) -> ModelVersion | None:
+        return self.versions[-1] if self.versions else None
+
+
 class Tracking(Shape):
     """mlflow.json: the MLflow run a tracked run logs into."""
 

@@ -14,7 +14,15 @@ from pathlib import Path
 
 from fmnist.errors import FmnistError
 from fmnist.run_folder.paths import RunFolder
-from fmnist.run_folder.records import Curves, Metrics, Photos, Pipeline, Record, RunState
+from fmnist.run_folder.records import (
+    Curves,
+    Metrics,
+    Photos,
+    Pipeline,
+    Record,
+    RunState,
+    Versions,
+)
 
 
 @dataclass
@@ -28,6 +36,7 @@ class Run:
     metrics: Metrics
     pipeline: Pipeline
     photos: Photos | None = None
+    versions: Versions = field(default_factory=Versions)
     history: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
@@ -43,6 +52,7 @@ class Run:
             folder.read_metrics(),
             folder.read_pipeline(),
             folder.read_photos(),
+            folder.read_versions(),
             folder.read_history(),
         )
 
@@ -61,6 +71,6 @@ class Run:
         return self.record.config
 
     def save(self, *records: str) -> None:
-        """Write the named records ("state", "metrics", "pipeline", "photos", "record")."""
+        """Write the named records: state, metrics, pipeline, photos, versions, record."""
         for name in records:
             getattr(self.folder, f"write_{name}")(getattr(self, name))

@@ -15,6 +15,8 @@ decoding runs off the event loop. Concurrent requests share model calls
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import time
 from contextlib import asynccontextmanager
@@ -49,8 +51,10 @@ from fmnist.serving.requests import (
     error_body,
     read_images,
 )
+from fmnist.serving.teach import Teaching, add_correction_routes, add_reload
 
 DEFAULT_LIMITS = ServiceLimits()  # frozen: safe as a default argument
+NOTHING_TO_TEACH = Teaching()  # no corrections kept, no reload
 
 
 def explain_prediction(predictor: Predictor, steps, pixels, probabilities) -> dict:
@@ -79,14 +83,16 @@ def create_app(
     limits: ServiceLimits = DEFAULT_LIMITS,
     cors_origins=(),
     load_seconds: float | None = None,
+    teaching: Teaching = NOTHING_TO_TEACH,
 ):
-    """The FastAPI application around a loaded predictor."""
+    """The FastAPI application around a loaded predictor; `teaching`: where corrections
+    go, and how to load a new version of the model (`fmnist.serving.teach`)."""
     info = {"name": "model", **(info or {})}
     metrics = ServiceMetrics()
     if load_seconds is not None:
         metrics.model_load.set(load_seconds)
     batcher = RequestBatcher(
-        predictor.probabilities,
+        lambda images: app.state.predictor.probabilities(images),  # the version now served
         max_batch=limits.max_batch if limits.batching else 1,
         max_wait_ms=limits.max_wait_ms if limits.batching else 0,
         on_batch=metrics.observe_batch,
@@ -97,7 +103,10 @@ def create_app(
         await batcher.predict(np.zeros((1, 28, 28)))  # the first model call: then ready
         app.state.ready = True
         metrics.ready.set(1)
+        watching = asyncio.create_task(watch.watch()) if watch else None
         yield
+        if watching:
+            watching.cancel()
         await batcher.close()
         metrics.process_ends()
 
@@ -115,6 +124,8 @@ def create_app(
     add_docs(app)
     add_status_routes(app, info, limits, metrics)
     add_predict_route(app, info, limits)
+    add_correction_routes(app, teaching, limits)
+    watch = add_reload(app, teaching, info)
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -131,7 +142,6 @@ def create_app(
 
 def add_status_routes(app: FastAPI, info: dict, limits: ServiceLimits, metrics) -> None:
     """The page, liveness, readiness, Prometheus' metrics and what the model is."""
-    predictor = app.state.predictor
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
@@ -156,7 +166,7 @@ def add_status_routes(app: FastAPI, info: dict, limits: ServiceLimits, metrics) 
     async def model_info():
         return {
             **info,
-            "classes": list(predictor.class_names),
+            "classes": list(app.state.predictor.class_names),
             "input": {
                 "files": "PNG, JPEG or WebP photos, preprocessed as Fashion-MNIST was made",
                 "json": '{"pixels": 28x28 or Nx28x28 numbers 0-255, article light on dark}',
@@ -170,7 +180,7 @@ def add_status_routes(app: FastAPI, info: dict, limits: ServiceLimits, metrics) 
 
 def add_predict_route(app: FastAPI, info: dict, limits: ServiceLimits) -> None:
     """POST /v1/predict: images in, answers out (`fmnist.predict.schema.PredictResponse`)."""
-    predictor, batcher = app.state.predictor, app.state.batcher
+    batcher = app.state.batcher
 
     @app.post(
         "/v1/predict",
@@ -180,6 +190,7 @@ def add_predict_route(app: FastAPI, info: dict, limits: ServiceLimits) -> None:
     )
     async def predict(request: Request, top_k: int = limits.default_top_k, explain: bool = False):
         started = time.perf_counter()
+        predictor = app.state.predictor
         if not 1 <= top_k <= len(predictor.class_names):
             raise ClientError(422, f"top_k: {top_k} is not in 1-{len(predictor.class_names)}")
         batcher.announce()  # a batch being formed may wait the window for this request
@@ -242,6 +253,9 @@ def model_details(path: Path, run: RunFolder | None = None) -> dict:
         "file": path.name,
         "fmnist_version": __version__,
     }
+    current = run.read_versions().current if run else None
+    if current is not None:
+        details["version"] = current.version
     metrics = run.read_metrics() if run else None
     if metrics is not None and metrics.model:
         test, val = metrics.split("test"), metrics.split("val")
@@ -259,8 +273,8 @@ def model_details(path: Path, run: RunFolder | None = None) -> dict:
 SERVE_ENV = "FMNIST_SERVE"  # what each worker process of `--workers N` builds its app from
 
 
-def load_app(path, trust=False, limits=DEFAULT_LIMITS, cors_origins=()) -> FastAPI:
-    """Load the model and build the app (each worker process does this for itself)."""
+def load_predictor(path: Path, trust: bool, limits: ServiceLimits) -> tuple[Predictor, dict]:
+    """The model at `path` (a file, or a run's) ready to answer, and what /v1/model says."""
     path, run = resolve_model_path(path)
     started = time.perf_counter()
     predictor = Predictor.load(path, trust=trust)
@@ -269,9 +283,18 @@ def load_app(path, trust=False, limits=DEFAULT_LIMITS, cors_origins=()) -> FastA
         from fmnist.serving.engine import use_onnx_runtime
 
         engine = use_onnx_runtime(predictor, path, trust)
-    seconds = time.perf_counter() - started
-    details = {**model_details(path, run), "engine": engine}
-    return create_app(predictor, details, limits, cors_origins, seconds)
+    seconds = round(time.perf_counter() - started, 3)
+    return predictor, {**model_details(path, run), "engine": engine, "load_seconds": seconds}
+
+
+def load_app(path, trust=False, limits=DEFAULT_LIMITS, cors_origins=(), corrections=None):
+    """Load the model and build the app (each worker process does this for itself)."""
+    predictor, details = load_predictor(path, trust, limits)
+    model_path, run = resolve_model_path(path)
+    watched = (model_path, run.metrics_path) if run else (model_path,)
+    load = functools.partial(load_predictor, path, trust, limits)
+    teaching = Teaching(Path(corrections) if corrections else None, load, watched)
+    return create_app(predictor, details, limits, cors_origins, details["load_seconds"], teaching)
 
 
 def app_from_environment() -> FastAPI:
@@ -280,7 +303,8 @@ def app_from_environment() -> FastAPI:
 
     settings = json.loads(os.environ[SERVE_ENV])
     limits = ServiceLimits(**settings["limits"])
-    return load_app(settings["path"], settings["trust"], limits, tuple(settings["cors"]))
+    return load_app(settings["path"], settings["trust"], limits, tuple(settings["cors"]),
+                    settings["corrections"])  # fmt: skip
 
 
 def serve(
@@ -292,6 +316,7 @@ def serve(
     cors_origins=(),
     workers: int = 1,
     server: str = "uvicorn",
+    corrections: Path | None = None,
 ) -> None:
     """Serve until interrupted; on Ctrl-C or SIGTERM, requests in flight are finished
     first (up to 10 s). With `workers` > 1, that many processes share the port, each with
@@ -310,7 +335,7 @@ def serve(
 
         from fmnist.serving.http import uvicorn_options
 
-        app = load_app(path, trust, limits, cors_origins)
+        app = load_app(path, trust, limits, cors_origins, corrections)
         uvicorn.run(app, **uvicorn_options(host, port))
         return
     resolve_model_path(path)  # a wrong path fails here, not in every worker
@@ -320,6 +345,7 @@ def serve(
             "trust": trust,
             "limits": dataclasses.asdict(limits),
             "cors": list(cors_origins),
+            "corrections": str(corrections) if corrections else None,
         }
     )
     shared = tempfile.mkdtemp(prefix="fmnist-metrics-") if workers > 1 else None

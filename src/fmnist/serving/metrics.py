@@ -89,6 +89,11 @@ class ServiceMetrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        self.model_reloads = Counter(
+            "fmnist_model_reloads",
+            "New versions of the model loaded while serving",
+            registry=registry,
+        )
         self.ready = Gauge(
             "fmnist_ready",
             "1 once the model has answered its warm-up call (in every worker)",

@@ -109,26 +109,34 @@ def fmnist_targets(labels: np.ndarray, answers: np.ndarray, distill: float) -> n
     return np.concatenate([np.zeros_like(soft), soft], axis=1).astype(np.float32)
 
 
-class PhotoBatches(keras.utils.PyDataset):
-    """One pass over the photos a Keras epoch: the photos (folders drawn by `balance`,
-    augmented) and `fmnist_per_photo` times as many Fashion-MNIST images drawn afresh,
-    shuffled together; the draw depends on (seed, pass) alone."""
+def folder_weights(folders: list[str], balance: float) -> np.ndarray:
+    """Each photo's chance of being drawn: folders in proportion to count**(1 - balance)."""
+    counts = {f: folders.count(f) for f in set(folders)}
+    weights = np.array([counts[f] ** -balance for f in folders], dtype=np.float64)
+    return weights / weights.sum()
 
-    def __init__(self, photos, allowed, folders, fmnist_x, fmnist_targets_, settings):
+
+class PhotoBatches(keras.utils.PyDataset):
+    """One pass over the photos a Keras epoch: `per_pass` photos drawn by `weights`
+    (augmented; all of them in order when `weights` is None) and `fmnist_per_photo` times as
+    many Fashion-MNIST images drawn afresh, shuffled together; the draw depends on
+    (seed, pass) alone."""
+
+    def __init__(self, photos, allowed, weights, per_pass, fmnist_x, fmnist_targets_, settings):
         super().__init__()
         self.photos, self.allowed, self.settings = photos, allowed, settings
         self.fmnist_x, self.fmnist_targets = fmnist_x, fmnist_targets_
-        counts = {f: folders.count(f) for f in set(folders)}
-        weights = np.array([counts[f] ** -settings.balance for f in folders], dtype=np.float64)
-        self.weights = weights / weights.sum()
+        self.weights, self.per_pass = weights, per_pass
         self.on_epoch_end(first=True)
 
     def on_epoch_end(self, first: bool = False):
         self.epoch = 0 if first else self.epoch + 1
         s = self.settings
         rng = np.random.default_rng([s.seed, self.epoch])
-        count = len(self.photos)
-        rows = rng.choice(count, size=count, p=self.weights) if s.balance else np.arange(count)
+        count = self.per_pass
+        drawn_photos = len(self.photos)
+        rows = np.arange(drawn_photos) if self.weights is None else rng.choice(
+            drawn_photos, size=count, p=self.weights)  # fmt: skip
         photos = augment_photos(self.photos[rows], rng)
         drawn = rng.choice(len(self.fmnist_x), min(s.fmnist_per_photo * count, len(self.fmnist_x)))
         images = np.concatenate([photos, random_flip(self.fmnist_x[drawn], rng)])
@@ -156,9 +164,10 @@ def augment_photos(pixels: np.ndarray, rng) -> np.ndarray:
 class PassProgress(keras.callbacks.Callback):
     """A line every tenth of the passes: how far, how long, about how long is left."""
 
-    def __init__(self, passes: int, echo):
+    def __init__(self, passes: int, echo, stage: str = "photos"):
         super().__init__()
         self.passes, self.echo, self.started = passes, echo, time.perf_counter()
+        self.stage = stage
         self.every = max(1, passes // 10)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -167,7 +176,8 @@ class PassProgress(keras.callbacks.Callback):
             return
         spent = time.perf_counter() - self.started
         left = spent / done * (self.passes - done)
-        self.echo(f"[photos] pass {done}/{self.passes}, {spent:.0f} s, about {left:.0f} s left")
+        where = f"[{self.stage}] pass {done}/{self.passes}"
+        self.echo(f"{where}, {spent:.0f} s, about {left:.0f} s left")
 
 
 def score(probabilities, folders, mapping, threshold=None) -> dict:
@@ -186,24 +196,32 @@ def uncompiled(model):
     return copy
 
 
-def fine_tune(model, photos: PhotoSet, rows, pixels, splits, answers, settings, echo):
-    """Fit `model` to the photos at `rows` and Fashion-MNIST (`PhotoBatches`)."""
-    folders = [photos.folder_of[i] for i in rows]
-    batches = PhotoBatches(
-        pixels[rows],
-        photos.targets()[rows],
-        folders,
-        splits.train_x,
-        fmnist_targets(splits.train_y, answers, settings.distill),
-        settings,
-    )
+def fit_passes(model, batches: PhotoBatches, settings, echo, stage: str = "photos"):
+    """Fit `model` to `batches` for `settings.epochs` passes (Adam, cosine decay, the set
+    loss), a progress line every tenth; returns the model with no loss attached."""
     keras.utils.set_random_seed(settings.seed)
     steps = settings.epochs * len(batches)
     rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, steps, alpha=1e-2)
     model.compile(optimizer=keras.optimizers.Adam(rate), loss=set_loss(settings.outlier_weight))
-    progress = PassProgress(settings.epochs, echo)
+    progress = PassProgress(settings.epochs, echo, stage)
     model.fit(batches, epochs=settings.epochs, shuffle=False, verbose=0, callbacks=[progress])
     return uncompiled(model)
+
+
+def fine_tune(model, photos: PhotoSet, rows, pixels, splits, answers, settings, echo):
+    """Fit `model` to the photos at `rows` and Fashion-MNIST (`PhotoBatches`)."""
+    folders = [photos.folder_of[i] for i in rows]
+    weights = folder_weights(folders, settings.balance) if settings.balance else None
+    batches = PhotoBatches(
+        pixels[rows],
+        photos.targets()[rows],
+        weights,
+        len(rows),
+        splits.train_x,
+        fmnist_targets(splits.train_y, answers, settings.distill),
+        settings,
+    )
+    return fit_passes(model, batches, settings, echo)
 
 
 def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=print) -> Photos:
