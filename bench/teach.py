@@ -46,15 +46,16 @@ def view_without(photos: Path, folder: str, into: Path) -> Path:
 def build_base(photos: Path, folder: str, seed: int, where: Path) -> Path:
     """A run of the default recipe that learned every photo folder but `folder`."""
     from fmnist.stages import TRAIN_STAGES, run_stages
-    from fmnist.training.config import make_config
+    from fmnist.training.config import resolve_config
 
     marker = where / "base.txt"
     if marker.is_file() and marker.read_text().split() == [folder, str(seed)]:
         return Path(next(where.glob("runs/*")))
     shutil.rmtree(where, ignore_errors=True)
     view = view_without(photos, folder, where / "photos")
-    config = make_config({"data_dir": data_dir(), "photos": str(view), "seed": seed,
-                          "runs_dir": str(where / "runs")})  # fmt: skip
+    config = resolve_config(
+        data_dir=data_dir(), photos=str(view), seed=seed, runs_dir=str(where / "runs")
+    )  # the default recipe, as fmnist train
     run = run_stages(config, [s for s in TRAIN_STAGES if s != "track"])
     marker.write_text(f"{folder} {seed}\n")
     return Path(run)

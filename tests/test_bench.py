@@ -23,6 +23,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         "photos.py",
         "predict_scale.py",
         "saliency.py",
+        "teach.py",
+        "reload_under_load.py",
     ],
 )
 @pytest.mark.slow
