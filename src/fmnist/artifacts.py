@@ -27,6 +27,7 @@ import logging
 import os
 import pickle
 import shutil
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,7 @@ from fmnist.run_folder import atomic_path, remove_stale_temporaries, temporary_f
 
 FORMATS = (".keras", ".h5", ".pkl")
 EXPORT_FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
+EXPORT_SUFFIXES = {"onnx": ".onnx", "litert": ".tflite"}  # the file formats' (a folder: inside)
 EXPORT_NEEDS = {"onnx": ("tf2onnx", "fmnist[onnx]"), "litert": ("tensorflow", "fmnist[litert]")}
 METADATA_ENTRY = "fmnist.json"
 PICKLE_KIND = "fmnist-model-bundle"
@@ -203,7 +205,7 @@ def export_model(path: Path | str, format: str, out: Path | str, trust: bool = F
         raise ArtifactError(f"unknown export format {format!r}; use {', '.join(EXPORT_FORMATS)}")
     _require(format)
     model = load_model(path, trust=trust)
-    out = Path(out)
+    out = export_target(Path(out), format, Path(path))
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
     temporary = temporary_for(out)  # may be a folder (a SavedModel)
@@ -211,7 +213,9 @@ def export_model(path: Path | str, format: str, out: Path | str, trust: bool = F
     model(np.zeros((1, 28, 28, 1), np.float32))  # the ONNX exporter needs a model called once
     try:
         try:
-            model.export(str(temporary), format=EXPORT_FORMATS[format], verbose=False)
+            with warnings.catch_warnings():  # the exporters' FutureWarnings: not the user's
+                warnings.simplefilter("ignore", FutureWarning)
+                model.export(str(temporary), format=EXPORT_FORMATS[format], verbose=False)
         except Exception as error:  # each exporter fails in its own way
             raise ArtifactError(f"{path}: export to {format} failed ({one_line(error)})") from None
         if out.exists():  # a SavedModel is a folder: keep the old one until the new is in place
@@ -220,6 +224,23 @@ def export_model(path: Path | str, format: str, out: Path | str, trust: bool = F
     finally:
         for leftover in (temporary, previous):
             remove(leftover)
+    return out
+
+
+def export_target(out: Path, format: str, source: Path) -> Path:
+    """Where an export goes. A file format given a folder writes into it (named after the
+    model); an existing folder is replaced only when it is a SavedModel or empty: an export
+    never deletes what it did not write."""
+    if format in EXPORT_SUFFIXES and out.is_dir():
+        out = out / f"{source.stem}{EXPORT_SUFFIXES[format]}"
+    if out.is_dir():
+        if format in EXPORT_SUFFIXES:
+            raise ArtifactError(f"{out}: a folder; give the {format} file's path")
+        if any(out.iterdir()) and not (out / "saved_model.pb").is_file():
+            raise ArtifactError(
+                f"{out}: a folder of other files, not a SavedModel; an export never replaces "
+                "them (give a new or empty folder)"
+            )
     return out
 
 

@@ -90,8 +90,8 @@ def export_command(path: Path, export_format: str, out: Path, trust_pickle: bool
     """Export a model for deployment through Keras' model.export."""
     from fmnist.artifacts import export_model
 
-    export_model(path, export_format, out, trust=trust_pickle)
-    click.echo(f"Exported {path} as {export_format} to {out}")
+    written = export_model(path, export_format, out, trust=trust_pickle)
+    click.echo(f"Exported {path} as {export_format} to {written}")
 
 
 @click.command("verify")

@@ -14,6 +14,7 @@ and a file given by the caller wins over both. Every error names the file and th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -106,14 +107,17 @@ class PhotoSet:
 def image_files(targets) -> list[Path]:
     """The files to answer for: each target as given, and a folder standing for the image
     files under it (PHOTO_SUFFIXES, at any depth, sorted), for folders too big for a shell's
-    command line."""
+    command line. A folder that cannot be read is listed too, so that its answer says so."""
     files = []
     for target in map(Path, targets):
-        if target.is_dir():
-            found = (p for p in target.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
-            files += sorted(p for p in found if p.is_file())
-        else:
+        if not target.is_dir():
             files.append(target)
+            continue
+        found, unreadable = [], []
+        for folder, _, names in os.walk(target, onerror=unreadable.append):
+            found += [Path(folder) / n for n in names if Path(n).suffix.lower() in PHOTO_SUFFIXES]
+        found = [p for p in found if p.is_file()]
+        files += sorted(found + [Path(error.filename) for error in unreadable])
     return files
 
 

@@ -19,6 +19,8 @@ ground, 28 x 28, 8-bit grayscale. Every step's image is kept (`PhotoSteps`), so 
 from __future__ import annotations
 
 import dataclasses
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +50,9 @@ class PhotoTooLarge(PhotoError):
 def open_photo(source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open an image file (path or file object), refusing oversized or unreadable ones."""
     try:
-        image = Image.open(source)
+        with warnings.catch_warnings():  # over Pillow's own limit: fmnist's one line, below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(source)
         if READ_AS.get(image.format, image.format) not in PHOTO_FORMATS:
             raise PhotoError(f"{name}: a {image.format} image; fmnist reads {FORMAT_NAMES}")
         if getattr(image, "n_frames", 1) > 1 and image.format != "MPO":
@@ -67,6 +71,8 @@ def open_photo(source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Ima
         image.load()
     except PhotoError:
         raise
+    except PermissionError:
+        raise PhotoError(f"{name}: permission denied") from None
     except UnidentifiedImageError:  # its message shows Python internals, not the file
         raise PhotoError(f"{name}: not a readable image (not {FORMAT_NAMES} data)") from None
     except Image.DecompressionBombError:
@@ -212,6 +218,11 @@ def load_photo_steps(path: Path | str, max_pixels: int = MAX_PIXELS, segment=Tru
     """Read and prepare one photo file; PhotoError naming the file when it cannot."""
     path = Path(path)
     if path.is_dir():
+        try:
+            with os.scandir(path):
+                pass
+        except PermissionError:  # fmnist predict DIR lists what it cannot open, to say so
+            raise PhotoError(f"{path}: a folder that cannot be read (permission denied)") from None
         raise PhotoError(f"{path}: a folder, not an image file; name the images in it")
     if not path.is_file():
         raise PhotoError(f"{path}: no such file")

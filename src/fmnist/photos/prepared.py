@@ -39,6 +39,12 @@ def cache_key(path: Path) -> str:
     return f"v{PREPARATION_VERSION}-{grabcut}-{digest}"
 
 
+def is_prepared_photo(entry: np.ndarray) -> bool:
+    """Whether a cache entry is what preparing a photo writes: 28 x 28 uint8 that is not
+    one flat value (a photo's input always holds a garment on a ground)."""
+    return entry.shape == (28, 28) and entry.dtype == np.uint8 and entry.max() > entry.min()
+
+
 def photo_cache_dir() -> Path:
     return cache_dir("photos")
 
@@ -93,8 +99,13 @@ def prepare_photos(paths, cache_dir: Path | None = None, workers: int | None = N
     for row, key in enumerate(keys):
         cached = cache_dir / f"{key}.npy"
         try:
-            pixels[row] = np.load(cached)
+            entry = np.load(cached, allow_pickle=False)
         except (OSError, ValueError):  # absent, or damaged: prepared again
+            missing.append(row)
+            continue
+        if is_prepared_photo(entry):
+            pixels[row] = entry
+        else:  # not what preparing writes (another dtype, NaN, one flat value): again
             missing.append(row)
     prepared = stream_photo_steps([paths[r] for r in missing], workers)
     for row, (_, steps) in zip(missing, prepared, strict=True):

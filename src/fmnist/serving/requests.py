@@ -56,6 +56,18 @@ class ClientError(Exception):
         self.status, self.message = status, message
 
 
+def clean_name(name: str, default: str) -> str:
+    """A file name a client sent, as answers and logs show it: its last path part, without
+    control characters, at most 200 characters (`default` when nothing is left).
+
+    >>> clean_name("../../etc/pass\\x00wd.png", "upload"), clean_name("C:\\\\a\\\\b.jpg", "upload")
+    ('passwd.png', 'b.jpg')
+    """
+    last = name.replace("\\", "/").rsplit("/", 1)[-1]
+    printable = "".join(c for c in last if c.isprintable())
+    return printable[:200].strip() or default
+
+
 def error_body(status: int, message: str) -> dict:
     return {"error": {"status": status, "message": message}, "request_id": request_id_var.get()}
 
@@ -164,7 +176,7 @@ async def read_images(request, limits: ServiceLimits) -> tuple[np.ndarray, list[
         steps, sources = await images_from_form(request, limits)
         pixels = np.stack([s.pixels for s in steps]).astype(np.float64)
     elif content_type in CONTENT_TYPES:  # one image as the body itself: no multipart to parse
-        name = request.headers.get("x-filename", "body")[:200]
+        name = clean_name(request.headers.get("x-filename", ""), "body")
         body = [(await request.body(), name, content_type)]
         steps = await run_in_threadpool(decode_uploads, body, limits)
         pixels, sources = np.stack([s.pixels for s in steps]).astype(np.float64), [name]
@@ -202,7 +214,8 @@ async def images_from_form(request, limits: ServiceLimits):
     if not uploads:
         raise ClientError(422, "no files in the form: send one or more image files")
     files = [
-        (await u.read(), u.filename or "upload", (u.content_type or "").lower()) for u in uploads
+        (await u.read(), clean_name(u.filename or "", "upload"), (u.content_type or "").lower())
+        for u in uploads
     ]
     images = await run_in_threadpool(decode_uploads, files, limits)
     return images, [name for _, name, _ in files]
