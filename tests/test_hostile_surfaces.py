@@ -139,3 +139,18 @@ def test_file_names_are_answered_without_path_parts_or_control_characters(model_
         raw = client.post("/v1/predict", content=buffer.getvalue(), headers=headers)
     assert sent.json()["predictions"][0]["source"] == "x<b>.png"
     assert raw.json()["predictions"][0]["source"] == "bc.png"  # no path, no tab
+
+
+@pytest.mark.parametrize(
+    "flags", [[], ["--workers", "2"], ["--server", "granian"], ["--ray"]],
+    ids=["one-worker", "two-workers", "granian", "ray"],
+)  # fmt: skip
+def test_an_untrusted_pickle_is_refused_once_before_any_worker_starts(model_file, tmp_path, flags):
+    if flags == ["--ray"]:
+        pytest.importorskip("ray.serve", reason="Ray Serve is the [serve-ray] extra")
+    pickle_path = tmp_path / "m.pkl"
+    result = CliRunner().invoke(main, ["convert", str(model_file), str(pickle_path)])
+    assert result.exit_code == 0, result.output
+    served = CliRunner().invoke(main, ["serve", "--model", str(pickle_path), *flags])
+    assert served.exit_code == 1, served.output
+    assert "refusing to load a pickle" in served.output and "Traceback" not in served.output

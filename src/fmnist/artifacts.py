@@ -153,13 +153,23 @@ def read_metadata(path: Path | str) -> dict:
         raise ArtifactError(f"{path}: cannot read its metadata ({error})") from None
 
 
+def check_model_file(path: Path | str, trust: bool = False) -> Path:
+    """What can be known of a model file without loading it: its format, that it is whole
+    (a zip or HDF5 file), and that a pickle is trusted. A service checks this once before
+    starting workers, so that a refusal is one line, not one per worker."""
+    path = Path(path)
+    model_format(path)
+    _check_file(path)
+    if path.suffix == ".pkl" and not trust:
+        raise ArtifactError(f"{path}: {PICKLE_REFUSAL}")
+    return path
+
+
 def load_model_with_metadata(path: Path | str, compile: bool = False, trust: bool = False):
     """(model, metadata) from a .keras, .h5 or (with trust) .pkl file; Keras safe_mode on."""
     import keras
 
-    path = Path(path)
-    model_format(path)
-    _check_file(path)
+    path = check_model_file(path, trust)
     if path.suffix == ".pkl":
         return _load_pickle(path, trust)
     from fmnist.inference.layers import scaled_bias_layer

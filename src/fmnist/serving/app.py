@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from fmnist.artifacts import check_model_file
 from fmnist.images import data_url, outlined
 from fmnist.photos.step_images import heat_overlay
 from fmnist.predict.predictor import Predictor
@@ -338,7 +339,7 @@ def serve(
         app = load_app(path, trust, limits, cors_origins, corrections)
         uvicorn.run(app, **uvicorn_options(host, port))
         return
-    resolve_model_path(path)  # a wrong path fails here, not in every worker
+    check_model_file(resolve_model_path(path)[0], trust)  # fails here, not in every worker
     os.environ[SERVE_ENV] = json.dumps(
         {
             "path": str(path),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from fmnist.artifacts import check_model_file
 from fmnist.ray_runtime import require_ray, start_ray
 from fmnist.run_folder import resolve_model_path
 from fmnist.serving.app import DEFAULT_LIMITS, ServiceLimits, load_app
@@ -55,6 +56,7 @@ def start_on_ray(
     return its URL once every replica has loaded the model."""
     _, serve = require_serve()
     model, _ = resolve_model_path(path)  # a wrong path fails here, not in every replica
+    check_model_file(model, trust)  # and so does a refused pickle
     start_ray(address, hint=INSTALL_HINT)
     serve.start(http_options={"host": host, "port": port})
     application = deployment(Path(model).resolve(), replicas, trust, limits, cors_origins)
