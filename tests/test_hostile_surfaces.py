@@ -154,3 +154,21 @@ def test_an_untrusted_pickle_is_refused_once_before_any_worker_starts(model_file
     served = CliRunner().invoke(main, ["serve", "--model", str(pickle_path), *flags])
     assert served.exit_code == 1, served.output
     assert "refusing to load a pickle" in served.output and "Traceback" not in served.output
+
+
+def test_what_a_photo_set_leaves_out_is_counted_and_said(tmp_path):
+    from fmnist.data.photo_sets import find_photo_set
+
+    root = photo_folder(tmp_path / "photos", {"shirt": 2, "sneaker": 1})
+    (root / "shirt" / "animated.gif").write_bytes(b"GIF89a")
+    os.symlink("loop.jpg", root / "sneaker" / "loop.jpg")  # a link to itself
+    (root / "classes.toml").write_text(
+        '[folders]\nshirt = "Shirt"\nsneaker = "Sneaker"\nboots = "Ankle boot"\n'
+    )
+    photos = find_photo_set(root)
+    assert len(photos.files) == 3
+    assert photos.skipped == ["shirt/animated.gif", "sneaker/loop.jpg"]
+    assert photos.missing == ["boots"]
+    line = photos.describe_skipped()
+    assert line.startswith("2 files skipped, not PNG, JPEG or WebP photos (shirt/animated.gif")
+    assert "no folder for boots" in line and "\n" not in line

@@ -23,7 +23,7 @@ import numpy as np
 
 from fmnist.data.dataset import CLASS_NAMES
 from fmnist.errors import FmnistError
-from fmnist.images import PHOTO_SUFFIXES
+from fmnist.images import FORMAT_NAMES, PHOTO_SUFFIXES
 
 MAPPING_FILE = "classes.toml"  # a photo set's own mapping, beside its folders
 
@@ -87,6 +87,20 @@ class PhotoSet:
     folders: dict[str, tuple[int, ...]]  # folder -> allowed classes; () = out of class
     files: list[Path] = field(default_factory=list)  # sorted: folder, then name
     mapping_source: str = "clothing_dataset.toml"
+    skipped: list[str] = field(default_factory=list)  # in its folders, not photos it reads
+    missing: list[str] = field(default_factory=list)  # folders the mapping names, not there
+
+    def describe_skipped(self) -> str | None:
+        """One line on what was left out, or None when nothing was."""
+        parts = []
+        if self.skipped:
+            shown = ", ".join(self.skipped[:3]) + (" ..." if len(self.skipped) > 3 else "")
+            parts.append(f"{len(self.skipped)} files skipped, not {FORMAT_NAMES} photos ({shown})")
+        if self.missing:
+            parts.append(
+                f"no folder for {', '.join(self.missing)} (named by {self.mapping_source})"
+            )
+        return "; ".join(parts) or None
 
     @property
     def folder_of(self) -> list[str]:
@@ -129,19 +143,23 @@ def find_photo_set(root: Path | str, mapping: Path | str | None = None) -> Photo
     own = root / MAPPING_FILE
     source = mapping or (own if own.is_file() else None)
     folders = load_mapping(source)
-    files = [
-        path
-        for folder in sorted(folders)
-        if (root / folder).is_dir()
-        for path in sorted((root / folder).iterdir())
-        if path.suffix.lower() in PHOTO_SUFFIXES and path.is_file()
-    ]
+    files, skipped = [], []
+    for folder in sorted(folders):
+        if (root / folder).is_dir():
+            for path in sorted((root / folder).iterdir()):
+                taken = path.suffix.lower() in PHOTO_SUFFIXES and path.is_file()
+                if taken:
+                    files.append(path)
+                elif not path.name.startswith("."):  # hidden files: the system's, not photos
+                    skipped.append(f"{folder}/{path.name}")
     if not files:
         raise PhotoSetError(
             f"{root}: no photos in folders named {', '.join(sorted(folders))} "
             f"(the class mapping {source or 'clothing_dataset.toml'} names them)"
         )
-    return PhotoSet(root, folders, files, str(source or "clothing_dataset.toml"))
+    missing = sorted(f for f in folders if not (root / f).is_dir())
+    mapping_source = str(source or "clothing_dataset.toml")
+    return PhotoSet(root, folders, files, mapping_source, skipped, missing)
 
 
 def split_photo_set(photos: PhotoSet, holdout: float, seed: int = 0) -> tuple[list, list]:

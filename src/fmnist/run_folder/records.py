@@ -265,6 +265,8 @@ class Photos(Shape):
     folders: dict[str, list[str]] = Field(default_factory=dict)  # folder -> its classes
     learned_from: int = 0
     held_out: int = 0
+    skipped: list[str] = Field(default_factory=list)  # files in its folders, not photos
+    missing_folders: list[str] = Field(default_factory=list)  # named by the mapping, absent
     settings: dict[str, Any] = Field(default_factory=dict)
     unsure_below: float | None = None
     held_out_scores: dict[str, PhotoScores] = Field(default_factory=dict)  # before, after

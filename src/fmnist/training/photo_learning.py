@@ -236,6 +236,8 @@ def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=p
     pixels = prepare_photos(photo_set.files)
     prepared_s = time.perf_counter() - started
     echo(f"[photos] {len(photo_set.files)} photos prepared in {prepared_s:.1f}s")
+    if photo_set.describe_skipped():
+        echo(f"[photos] {photo_set.describe_skipped()}")
     targets, folders = photo_set.targets(), photo_set.folder_of
     config = make_config(run.read_config_values())
     data = data or load_dataset(data_dir=config.data_dir)
@@ -258,7 +260,13 @@ def learn_photos(run_dir: Path | str, settings: PhotoLearning, data=None, echo=p
     learned = {
         "photos": str(photo_set.root),
         "classes": photo_set.mapping_source,
-        "folders": {f: [CLASS_NAMES[k] for k in c] for f, c in photo_set.folders.items()},
+        "folders": {
+            f: [CLASS_NAMES[k] for k in c]
+            for f, c in photo_set.folders.items()
+            if f not in photo_set.missing
+        },
+        "skipped": photo_set.skipped,
+        "missing_folders": photo_set.missing,
         "learned_from": len(learn),
         "held_out": len(held),
         "settings": dataclasses.asdict(settings),
