@@ -172,3 +172,20 @@ def test_what_a_photo_set_leaves_out_is_counted_and_said(tmp_path):
     line = photos.describe_skipped()
     assert line.startswith("2 files skipped, not PNG, JPEG or WebP photos (shirt/animated.gif")
     assert "no folder for boots" in line and "\n" not in line
+
+
+@pytest.mark.parametrize(
+    "space, expected",
+    [
+        ('batch_size = { grid = [256, "big"] }', "space.batch_size = 'big': batch_size: expected"),
+        ("learning_rate = { loguniform = [1e-4, 50.0] }", "space.learning_rate = 50.0:"),
+        ("", "space: empty, so every trial would train the same config"),
+    ],
+    ids=["wrong-type-in-grid", "range-end-out-of-bounds", "empty-space"],
+)
+def test_a_sweep_is_checked_whole_before_ray_starts(tmp_path, space, expected):
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'model = "mlp"\ntrials = 2\nepochs = 1\n[space]\n{space}\n')
+    result = CliRunner().invoke(main, ["sweep", "--config", str(path)])
+    assert result.exit_code == 1 and expected in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "sweeps").exists()

@@ -191,8 +191,31 @@ def parse_sweep(values: dict, source: str = "sweep file") -> SweepSpec:
     for key in spec.config:
         if key in RESERVED:
             raise ConfigError(f"config.{key}: set by the sweep, not per trial")
-    trial_config(spec, {key: first_value(d) for key, d in space.items()}, "runs")  # checks
+    check_space_values(spec, space)
     return dataclasses.replace(spec, space=space)
+
+
+def check_space_values(spec: SweepSpec, space: dict) -> None:
+    """Every value the space can give, each as a trial's config would hold it, before Ray
+    starts: a grid or choice value of the wrong type, or a range end out of the config's
+    bounds, is one line naming the key and the value."""
+    firsts = {key: first_value(d) for key, d in space.items()}
+    trial_config(spec, firsts, "runs")  # the fixed config, with the space's first values
+    for key, distribution in space.items():
+        for value in possible_values(distribution):
+            try:
+                trial_config(spec, {**firsts, key: value}, "runs")
+            except ConfigError as error:
+                raise ConfigError(f"space.{key} = {value!r}: {error}") from None
+
+
+def possible_values(distribution: Distribution) -> tuple:
+    """The values to check: every choice or grid value, a range's two ends."""
+    if distribution.kind in ("choice", "grid"):
+        return distribution.values
+    low, high = distribution.values
+    kind = int if distribution.kind == "randint" else float  # randint: both ends included
+    return kind(low), kind(high)
 
 
 def first_value(distribution: Distribution):
@@ -225,7 +248,14 @@ def trial_config(spec: SweepSpec, params: dict, runs_dir: str, data_dir=None, na
 
 def load_sweep(path: Path | str) -> SweepSpec:
     """Read and check a sweep file."""
-    return parse_sweep(load_config_file(path), str(path))
+    spec = parse_sweep(load_config_file(path), str(path))
+    if not spec.space:
+        raise ConfigError(
+            f"{path}: space: empty, so every trial would train the same config with the same "
+            "seed; name a key to search, or train one config N times with different seeds: "
+            "fmnist sweep --repeat N"
+        )
+    return spec
 
 
 def load_repeat(path: Path | str) -> SweepSpec:
