@@ -5,6 +5,7 @@ read is said to be so and counted as a failure."""
 import builtins
 import io
 import os
+import time
 import warnings
 
 import numpy as np
@@ -189,3 +190,21 @@ def test_a_sweep_is_checked_whole_before_ray_starts(tmp_path, space, expected):
     result = CliRunner().invoke(main, ["sweep", "--config", str(path)])
     assert result.exit_code == 1 and expected in result.output, result.output
     assert "Traceback" not in result.output and not (tmp_path / "sweeps").exists()
+
+
+@pytest.mark.parametrize("uri", ["foo://x", "http://127.0.0.1:9", "sqlite:////proc/none/x.db"])
+def test_a_tracking_store_that_cannot_be_used_is_one_line_before_training(
+    tmp_path, monkeypatch, uri
+):
+    pytest.importorskip("mlflow", reason="--mlflow is the [mlflow] extra")
+    from conftest import make_arrays, write_folder
+
+    data = write_folder(tmp_path / "data", make_arrays(60, 20))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    started = time.monotonic()
+    flags = ["--model", "mlp", "--epochs", "1", "--mlflow", "--data-dir", str(data)]
+    result = CliRunner().invoke(main, ["train", *flags, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 1, result.output
+    assert f"--mlflow: the tracking store {uri} cannot be used (" in result.output
+    assert "Traceback" not in result.output and "epoch" not in result.output
+    assert not (tmp_path / "runs").exists() and time.monotonic() - started < 30

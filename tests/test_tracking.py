@@ -55,6 +55,8 @@ def test_a_tracked_run_is_found_in_mlflow_with_its_folders_metrics(store, tmp_pa
     tracked = found[0]
     assert tracked.info.status == "FINISHED" and tracked.info.run_name == run_dir.name
     assert json.loads(run.mlflow_path.read_text())["run_id"] == tracked.info.run_id
+    said = f"[mlflow] run {tracked.info.run_id} (experiment {tracked.info.experiment_id}) in "
+    assert said in result.output and "mlflow ui --backend-store-uri sqlite:" in result.output
     expected = flat_metrics(run.read_metrics())
     assert "evaluation.test.accuracy" in expected
     assert {k: tracked.data.metrics[k] for k in expected} == pytest.approx(expected)

@@ -49,6 +49,45 @@ def experiment_id(client) -> str:
     return experiment.experiment_id if experiment else client.create_experiment(name)
 
 
+STORE_CHECK_S = 15  # how long the tracking store has to answer before a run starts
+
+
+def check_store() -> str:
+    """The tracking store answers and takes an experiment, within STORE_CHECK_S: checked
+    before the first epoch, so that a wrong or unreachable MLFLOW_TRACKING_URI is one line
+    naming it and the cause, not a traceback after minutes of retries."""
+    import threading
+
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri()
+    outcome: dict = {}
+
+    def attempt():
+        try:
+            outcome["experiment"] = experiment_id(MlflowClient(uri))
+        except Exception as error:  # MLflow raises many types for a store it cannot use
+            outcome["error"] = error
+
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    saved = {key: os.environ.get(key) for key in quick}
+    os.environ.update({k: v for k, v in quick.items() if saved[k] is None})
+    try:
+        worker = threading.Thread(target=attempt, daemon=True)
+        worker.start()
+        worker.join(STORE_CHECK_S)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+    if "error" in outcome:
+        cause = " ".join(str(outcome["error"]).split())[:400] or type(outcome["error"]).__name__
+        raise FmnistError(f"--mlflow: the tracking store {uri} cannot be used ({cause})")
+    if "experiment" not in outcome:
+        raise FmnistError(f"--mlflow: the tracking store {uri} did not answer in {STORE_CHECK_S} s")
+    return uri
+
+
 def prepare_store() -> str:
     """The store's URI, with its schema and the experiment made now, by one process: a
     sweep's trials then start writing at once without racing to create them."""
@@ -124,7 +163,13 @@ class MlflowEpochs(keras.callbacks.Callback):
         self.run, self.config = run, config
 
     def on_train_begin(self, logs=None):
-        start_tracking(self.run, self.config)
+        run_id = start_tracking(self.run, self.config)
+        record = self.run.read_tracking()
+        print(
+            f"[mlflow] run {run_id} (experiment {record.experiment_id}) in {record.tracking_uri}; "
+            f"see it: mlflow ui --backend-store-uri {record.tracking_uri}",
+            flush=True,
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         mlflow = require_mlflow()

@@ -30,7 +30,7 @@ from fmnist.machine import package_versions
 from fmnist.photos.augment import photo_style
 from fmnist.plots import save_figure, training_curves
 from fmnist.run_folder import Curves, Metrics, Record, RunFolder, RunState
-from fmnist.tracking.mlflow_runs import MlflowEpochs, end_tracking, require_mlflow
+from fmnist.tracking.mlflow_runs import MlflowEpochs, check_store, end_tracking, require_mlflow
 from fmnist.training import callbacks
 from fmnist.training.airbench import fit_to_data
 from fmnist.training.augment import augment
@@ -104,6 +104,7 @@ def check_before_training(config: TrainConfig) -> None:
         find_photo_set(config.photos, config.photo_classes)
     if config.mlflow:
         require_mlflow()
+        check_store()
 
 
 def train(
