@@ -211,6 +211,9 @@ def test_a_tiny_sweep_makes_run_folders_and_a_leaderboard(tmp_path, local_ray, s
     from fmnist.training.config import resolve_config
 
     assert resolve_config(sweep_dir / "best.toml").learning_rate == float(rows[0]["learning_rate"])
+    # chosen at the sweep's 1 epoch a trial, it trains the recipe's own epochs, and says so
+    assert resolve_config(sweep_dir / "best.toml").epochs == resolve_config(model="mlp").epochs
+    assert "chosen at 1 epochs a trial" in (sweep_dir / "best.toml").read_text()
     assert (sweep_dir / "parameters.png").read_bytes()[:4] == b"\x89PNG"
     assert "best: " in output and "measured once, after the choice" in output
     listed = CliRunner().invoke(main, ["runs", "--runs-dir", str(sweep_dir)])
@@ -321,6 +324,10 @@ def test_the_best_config_is_valid_toml_that_trains_the_same_config(tmp_path):
     values = load_config_file(path)
     assert make_config(values) == config and "null" not in path.read_text()
     assert tomllib.loads(path.read_text())["model_args"] == {"units": 64}
+    trial = make_config({"model": "lean_cnn", "epochs": 3})
+    path.write_text(config_toml(trial, chosen_at=3))
+    assert load_config_file(path)["epochs"] == 7  # the recipe's, not the trial's
+    assert path.read_text().startswith("# The best trial of a sweep, chosen at 3 epochs a trial")
 
 
 @pytest.mark.parametrize(

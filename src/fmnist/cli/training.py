@@ -86,6 +86,11 @@ def run(config_file, formats, no_photos, data_dir, **flags) -> None:
     "--max-concurrent", type=click.IntRange(min=1), help="Trials at once (default: one per CPU)."
 )
 @click.option(
+    "--epochs",
+    type=click.FloatRange(min=0.1),
+    help="Epochs a trial (overrides the file); best.toml trains the recipe's own.",
+)
+@click.option(
     "--address",
     help="A Ray cluster to join: HOST:PORT, or auto for the one `ray start` began on this "
     "machine; default: a Ray of the sweep's own, beside any other.",
@@ -108,7 +113,9 @@ def run(config_file, formats, no_photos, data_dir, **flags) -> None:
     help="Continue an interrupted sweep folder (Ray Tune's restore).",
 )
 @data_dir_option
-def sweep_command(sweep_file, trials, max_concurrent, address, runs_dir, repeat, resume, data_dir):
+def sweep_command(
+    sweep_file, trials, max_concurrent, epochs, address, runs_dir, repeat, resume, data_dir
+):
     """Hyperparameter sweeps (ASHA early stopping) and repeated runs on Ray Tune."""
     import dataclasses
 
@@ -121,6 +128,6 @@ def sweep_command(sweep_file, trials, max_concurrent, address, runs_dir, repeat,
     if sweep_file is None:
         raise click.UsageError("give --config SWEEP_FILE (or --resume SWEEP_DIR)")
     spec = load_repeat(sweep_file) if repeat else load_sweep(sweep_file)
-    changes = {"trials": trials, "max_concurrent": max_concurrent}
+    changes = {"trials": trials, "max_concurrent": max_concurrent, "epochs": epochs}
     spec = dataclasses.replace(spec, **{k: v for k, v in changes.items() if v is not None})
     run_sweep(spec, runs_dir, address, data_dir and str(data_dir), repeat or 0, echo=click.echo)

@@ -251,7 +251,9 @@ def summarize(sweep_dir, spec, data_dir, repeat, seconds, errors, nodes, echo) -
     with atomic_open(SweepFolder(sweep_dir).best_config_path) as stream:
         from fmnist.training.config import stored_config
 
-        stream.write(config_toml(stored_config(RunFolder(best).read_config_values())))
+        chosen = stored_config(RunFolder(best).read_config_values())
+        searched = "epochs" in spec.space or bool(repeat)  # its epochs are the point, then
+        stream.write(config_toml(chosen, None if searched else spec.epochs))
     write_leaderboard(SweepFolder(sweep_dir).leaderboard_path, rows)
     if spec.space and not repeat:
         save_figure(sweep_figure(rows, spec), SweepFolder(sweep_dir).parameters_figure)

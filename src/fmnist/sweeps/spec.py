@@ -277,9 +277,10 @@ def load_repeat(path: Path | str) -> SweepSpec:
     return parse_sweep({"model": model, "epochs": epochs, "config": fixed}, str(path))
 
 
-def config_toml(config: TrainConfig) -> str:
+def config_toml(config: TrainConfig, chosen_at: float | None = None) -> str:
     """A TrainConfig as a TOML file for `fmnist train --config`, without where it ran (TOML
-    has no null: unset values are left out, as their defaults then apply)."""
+    has no null: unset values are left out, as their defaults then apply). `chosen_at`: the
+    epochs a sweep's trials had; the file then trains the recipe's own epochs, and says so."""
     import tomli_w
 
     def present(values: dict) -> dict:
@@ -292,4 +293,11 @@ def config_toml(config: TrainConfig) -> str:
         for k, v in present(dataclasses.asdict(config)).items()
         if k not in ("runs_dir", "name", "data_dir")
     }
-    return "# The best trial of a sweep: fmnist train --config THIS_FILE\n" + tomli_w.dumps(values)
+    header = "# The best trial of a sweep: fmnist train --config THIS_FILE\n"
+    if chosen_at is not None:
+        values["epochs"] = resolve_config(model=config.model).epochs
+        header = (
+            f"# The best trial of a sweep, chosen at {chosen_at:g} epochs a trial; this file "
+            f"trains the recipe's {values['epochs']:g}: fmnist train --config THIS_FILE\n"
+        )
+    return header + tomli_w.dumps(values)
