@@ -233,6 +233,13 @@ def test_leaderboard_reads_finished_and_interrupted_runs(tmp_path, pipeline_run)
     assert re.search(r"model\s+\"mlp\"\s+\"mlp2\"", compared.output)  # what changed
     page = (tmp_path / "compare.html").read_text()
     assert "What changed" in page and page.count("Is it underfitting or overfitting?") == 1
+    # by default, beside the first run: nothing written into the working folder
+    plain = CliRunner().invoke(
+        main, ["runs", "compare", *(str(tmp_path / "runs" / n) for n in names[:2])]
+    )
+    assert plain.exit_code == 0, plain.output
+    beside = tmp_path / "runs" / f"compare-{names[0]}-{names[1]}"
+    assert beside.with_suffix(".png").is_file() and beside.with_suffix(".html").is_file()
 
 
 def test_report_and_leaderboard_do_not_load_tensorflow():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fmnist.cli.common import Group, output_option
+from fmnist.cli.common import Group
 
 
 @click.command("report")
@@ -51,11 +51,18 @@ def runs_command(ctx: click.Context, runs_dir: Path) -> None:
 @runs_command.command("compare")
 @click.argument("first", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("second", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@output_option("--out", "compare.png", "Where to write the figure.")
-@output_option(
-    "--page", "compare.html", "Where to write the HTML page (figure, config changes, diagnoses)."
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the figure (default: compare-A-B.png beside the first run).",
 )
-def runs_compare(first: Path, second: Path, out: Path, page: Path) -> None:
+@click.option(
+    "--page",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the HTML page: figure, config changes, diagnoses (default: "
+    "compare-A-B.html beside the first run).",
+)
+def runs_compare(first: Path, second: Path, out: Path | None, page: Path | None) -> None:
     """Two runs side by side: what changed, both diagnoses, their curves on one figure."""
     from fmnist.plots import save_figure
     from fmnist.reports.runs import (
@@ -65,6 +72,8 @@ def runs_compare(first: Path, second: Path, out: Path, page: Path) -> None:
         write_comparison_page,
     )
 
+    beside = first.resolve().parent / f"compare-{first.resolve().name}-{second.resolve().name}"
+    out, page = out or beside.with_suffix(".png"), page or beside.with_suffix(".html")
     found = comparison(first, second)  # both runs diagnosed once, for the terminal and page
     click.echo(format_comparison(found))
     figure = save_figure(compare_runs(first, second), out)
