@@ -70,3 +70,5 @@ def test_a_notebook_runs_top_to_bottom(path, tmp_path, real_data_dir, monkeypatc
     assert "\r" not in streams  # progress as lines, the notebook way
     assert "epoch 1/1" in streams
     assert (tmp_path / "runs").is_dir() and not (path.parent / "runs").exists()
+    # everything it writes goes under runs/ (ignored by git), nothing beside the notebook
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"], list(tmp_path.iterdir())
