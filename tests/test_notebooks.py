@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos-dev"
 
@@ -72,3 +73,19 @@ def test_a_notebook_runs_top_to_bottom(path, tmp_path, real_data_dir, monkeypatc
     assert (tmp_path / "runs").is_dir() and not (path.parent / "runs").exists()
     # everything it writes goes under runs/ (ignored by git), nothing beside the notebook
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"], list(tmp_path.iterdir())
+
+
+def test_the_extra_the_readme_names_for_jupyter_installs_jupyter():
+    import re
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    readme = (ROOT / "README.md").read_text()
+    extra = re.search(r'pip install -e "\.\[(\w+)\]"`, then\s+`\.venv/bin/jupyter notebook', readme)
+    assert extra, "the README names the extra that opens the notebook"
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(d.startswith("notebook>=") for d in extras[extra.group(1)])
