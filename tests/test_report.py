@@ -361,3 +361,24 @@ def test_the_first_screen_says_compared_with_what_and_what_next(pipeline_run):
         "<h3>Next</h3>" in diagnosis and f"<code>fmnist serve --model {run_dir}</code>" in diagnosis
     )
     assert "`" not in diagnosis  # commands set as code, not shown with their backquotes
+
+
+def test_the_leaderboard_lists_a_sweeps_trials_when_asked(tmp_path):
+    from fmnist.run_folder import Record, RunFolder, RunState
+
+    def make(path):
+        run = RunFolder(path)
+        path.mkdir(parents=True)
+        run.write_record(Record(config={"model": "mlp", "epochs": 1}))
+        run.write_state(RunState(status="finished", epochs_done=1))
+
+    make(tmp_path / "runs" / "plain")
+    sweep = tmp_path / "runs" / "sweep-1"
+    sweep.mkdir(parents=True)
+    (sweep / "sweep.json").write_text("{}")
+    make(sweep / "trial-a")
+    alone = CliRunner().invoke(main, ["runs", "--runs-dir", str(tmp_path / "runs")])
+    both = CliRunner().invoke(main, ["runs", "--runs-dir", str(tmp_path / "runs"), "--sweeps"])
+    assert alone.exit_code == both.exit_code == 0
+    assert "sweep-1/trial-a" not in alone.output and "sweep-1/trial-a" in both.output
+    assert "plain" in both.output and "photos" in both.output

@@ -39,13 +39,15 @@ def report_command(run_dir: Path, diagnose: bool) -> None:
     show_default=True,
     help="The folder whose run folders to list.",
 )
+@click.option("--sweeps", is_flag=True, help="Include the trials of the sweeps in it.")
 @click.pass_context
-def runs_command(ctx: click.Context, runs_dir: Path) -> None:
-    """A leaderboard of the runs in a folder, best first (interrupted runs included)."""
+def runs_command(ctx: click.Context, runs_dir: Path, sweeps: bool) -> None:
+    """A leaderboard of the runs in a folder, best first (interrupted runs included); the
+    photos column is the held-out photos' top-1 of a run that learned photos."""
     if ctx.invoked_subcommand is None:
         from fmnist.reports.runs import format_leaderboard, leaderboard
 
-        click.echo(format_leaderboard(leaderboard(runs_dir)))
+        click.echo(format_leaderboard(leaderboard(runs_dir, sweeps)))
 
 
 @runs_command.command("compare")

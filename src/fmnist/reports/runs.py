@@ -68,9 +68,15 @@ def format_run_summary(run: Run | Path | str) -> str:
     )
 
 
-def leaderboard(runs_dir: Path | str = "runs") -> list[dict]:
-    """Every run under `runs_dir`, best test accuracy first; unfinished runs last."""
-    rows = [run_row(Run.load(folder)) for folder in list_runs(runs_dir)]
+def leaderboard(runs_dir: Path | str = "runs", sweeps: bool = False) -> list[dict]:
+    """Every run under `runs_dir` (with `sweeps`, sweep trials too, named SWEEP/TRIAL),
+    best test accuracy first; unfinished runs last."""
+    rows = []
+    for folder in list_runs(runs_dir, sweeps):
+        row = run_row(Run.load(folder))
+        if folder.path.parent != Path(runs_dir):
+            row["name"] = f"{folder.path.parent.name}/{folder.path.name}"
+        rows.append(row)
     return sorted(
         rows,
         key=lambda r: (

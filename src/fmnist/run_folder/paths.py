@@ -269,15 +269,20 @@ def read_shape(path: Path, shape: type[Shape]):
         ) from None
 
 
-def list_runs(runs_dir: Path | str) -> list[RunFolder]:
-    """The run folders directly inside `runs_dir`, by name."""
+def list_runs(runs_dir: Path | str, sweeps: bool = False) -> list[RunFolder]:
+    """The run folders directly inside `runs_dir`, by name; with `sweeps`, the trials of
+    the sweep folders there too."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise FmnistError(
             f"{runs_dir}: no such runs folder here; name yours with --runs-dir DIR (runs are "
             "made by fmnist train or fmnist run, in ./runs by default)"
         )
-    return [RunFolder(f) for f in sorted(runs_dir.iterdir()) if RunFolder(f).is_run]
+    folders = sorted(runs_dir.iterdir())
+    if sweeps:
+        folders += [t for f in folders if SweepFolder(f).spec_path.is_file()
+                    for t in sorted(f.glob(f"{TRIAL_PREFIX}*"))]  # fmt: skip
+    return [RunFolder(f) for f in folders if RunFolder(f).is_run]
 
 
 def resolve_model_path(path: Path | str) -> tuple[Path, RunFolder | None]:
