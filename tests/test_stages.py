@@ -45,3 +45,8 @@ def test_a_failed_stage_is_recorded_and_resumed_without_training_again(tmp_path,
     assert run.folder.history_path.read_text() == history  # no epoch trained again
     assert run.photos is not None and run.metrics.split("test") is not None
     assert run.folder.report_path.is_file()
+    # the diagnosis says its curves are training's, before the photos were learned
+    from fmnist.evaluation.diagnosis import diagnose
+
+    (fit,) = [f for f in diagnose(run) if f["key"] == "fit"]
+    assert "before photo learning (validation after it: " in fit["evidence"]

@@ -294,6 +294,11 @@ def diagnose(run: Run | Path | str) -> list[dict]:
     config, metrics, curves = stored_config(run.config), run.metrics, run.curves
     test, val = metrics.split("test"), metrics.split("val")
     fit = judged_by_intent(check_fit(curves, metrics, config), config)
+    if run.photos is not None and fit["evidence"]:  # the curves end where photo learning began
+        after = run.photos.val_accuracy_after
+        fit["evidence"] += " of training, before photo learning" + (
+            f" (validation after it: {100 * after:.1f}%)" if after is not None else ""
+        )
     best = metrics.best_epoch or curves.epochs or 1
     return [
         check_balance(run.folder, test),
