@@ -323,9 +323,10 @@ def test_compare_draws_a_one_epoch_runs_points_in_the_captions_styles(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("width", [390, 1280])
 def test_report_fits_the_screen_with_figures_at_their_own_shape(pipeline_run, browser, width):
-    """A phone (390 px) and a laptop: nothing wider than the screen (wide tables and the
-    section links scroll inside their own box), and every figure drawn at its own aspect
-    ratio, the training curves stacked on a phone."""
+    """A phone (390 px) and a laptop: nothing wider than the screen (on a phone each table
+    row is a card, nothing scrolls sideways but the section links and the confusion matrix
+    in their own boxes), and every figure drawn at its own aspect ratio, the training curves
+    stacked on a phone."""
     run_dir, _ = pipeline_run
     page = browser.new_page(viewport={"width": width, "height": 844})
     page.goto((run_dir / "report.html").as_uri())
@@ -335,6 +336,8 @@ def test_report_fits_the_screen_with_figures_at_their_own_shape(pipeline_run, br
         scroll: document.documentElement.scrollWidth,
         sections: Array.from(document.querySelectorAll('section, header, nav'))
             .map(s => s.getBoundingClientRect().right),
+        tables: Array.from(document.querySelectorAll('table.cards'))
+            .map(t => [t.getBoundingClientRect().right, t.scrollWidth - t.clientWidth]),
         figures: Array.from(document.images).filter(i => i.naturalWidth > 28).map(i => {
             const r = i.getBoundingClientRect();
             return [i.alt, i.naturalWidth / i.naturalHeight, r.width / r.height, r.width];
@@ -344,6 +347,8 @@ def test_report_fits_the_screen_with_figures_at_their_own_shape(pipeline_run, br
     page.close()
     assert found["scroll"] <= width
     assert max(found["sections"]) <= width
+    assert len(found["tables"]) >= 5  # every table but the confusion matrix: cards on a phone
+    assert all(right <= width and hidden <= 1 for right, hidden in found["tables"])
     for alt, natural, drawn, drawn_width in found["figures"]:
         assert abs(drawn / natural - 1) < 0.03, (alt, natural, drawn)
         assert drawn_width <= width
