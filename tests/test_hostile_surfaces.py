@@ -208,3 +208,19 @@ def test_a_tracking_store_that_cannot_be_used_is_one_line_before_training(
     assert f"--mlflow: the tracking store {uri} cannot be used (" in result.output
     assert "Traceback" not in result.output and "epoch" not in result.output
     assert not (tmp_path / "runs").exists() and time.monotonic() - started < 30
+
+
+def test_a_write_that_fails_names_the_file_asked_for_not_its_temporary(
+    model_file, tmp_path, monkeypatch
+):
+    import fmnist.artifacts
+
+    def refuse(model, path, info):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(fmnist.artifacts, "_write", refuse)
+    target = tmp_path / "locked" / "m.h5"
+    result = CliRunner().invoke(main, ["convert", str(model_file), str(target)])
+    assert result.exit_code == 1, result.output
+    assert f"{target}: " in result.output and ".tmp" not in result.output
+    assert not list((tmp_path / "locked").iterdir())  # nothing left behind

@@ -74,6 +74,11 @@ def atomic_paths(*paths: Path | str):
         yield temporaries
         for temporary, path in zip(temporaries, paths, strict=True):
             os.replace(temporary, path)
+    except OSError as error:  # name the file the user asked for, not its temporary
+        named = {str(t): str(p) for t, p in zip(temporaries, paths, strict=True)}
+        if error.filename in named:
+            error.filename = named[error.filename]
+        raise
     finally:
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
