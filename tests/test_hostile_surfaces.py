@@ -224,3 +224,18 @@ def test_a_write_that_fails_names_the_file_asked_for_not_its_temporary(
     assert result.exit_code == 1, result.output
     assert f"{target}: " in result.output and ".tmp" not in result.output
     assert not list((tmp_path / "locked").iterdir())  # nothing left behind
+
+
+@pytest.mark.parametrize("damage", ["cache-is-a-file", "entry-is-a-folder"])
+def test_a_cache_that_cannot_be_written_is_not_used(tmp_path, capsys, damage):
+    photos = photo_folder(tmp_path / "photos", {"shirt": 2})
+    files = sorted((photos / "shirt").iterdir())
+    expected = prepare_photos(files, tmp_path / "good", workers=1)
+    cache = tmp_path / "cache"
+    if damage == "cache-is-a-file":
+        cache.write_text("not a folder")
+    else:
+        (cache / f"{cache_key(files[0])}.npy").mkdir(parents=True)
+    np.testing.assert_array_equal(prepare_photos(files, cache, workers=1), expected)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"[photos] the cache {cache} cannot be written (") and ".tmp" not in line

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -90,8 +91,8 @@ def stream_photo_steps(paths, workers: int | None = None, images: bool = False):
 def prepare_photos(paths, cache_dir: Path | None = None, workers: int | None = None):
     """The 28 x 28 inputs of `paths`, (N, 28, 28) uint8, from the cache where it has them;
     the rest prepared in `workers` processes (default: one per core) and cached."""
-    cache_dir = Path(cache_dir or photo_cache_dir())
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache = Cache(Path(cache_dir or photo_cache_dir()))
+    cache_dir = cache.folder
     paths = [Path(p) for p in paths]
     keys = [cache_key(p) for p in paths]
     pixels = np.zeros((len(paths), 28, 28), np.uint8)
@@ -112,6 +113,32 @@ def prepare_photos(paths, cache_dir: Path | None = None, workers: int | None = N
         if isinstance(steps, PhotoError):
             raise steps
         pixels[row] = steps.pixels
-        with atomic_path(cache_dir / f"{keys[row]}.npy") as temporary:
-            np.save(temporary, steps.pixels)
+        cache.keep(keys[row], steps.pixels)
     return pixels
+
+
+class Cache:
+    """Where prepared photos are kept; one that cannot be written is not used: the photos
+    are prepared all the same, and one line on stderr says so, naming the folder."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.usable = folder, True
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            self.give_up(error)
+
+    def keep(self, key: str, pixels: np.ndarray) -> None:
+        if not self.usable:
+            return
+        try:
+            with atomic_path(self.folder / f"{key}.npy") as temporary:
+                np.save(temporary, pixels)
+        except OSError as error:
+            self.give_up(error)
+
+    def give_up(self, error: OSError) -> None:
+        self.usable = False
+        reason = error.strerror or type(error).__name__
+        print(f"[photos] the cache {self.folder} cannot be written ({reason}): photos are "
+              "prepared without it (FMNIST_CACHE_DIR names another)", file=sys.stderr)  # fmt: skip
