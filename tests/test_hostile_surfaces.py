@@ -239,3 +239,13 @@ def test_a_cache_that_cannot_be_written_is_not_used(tmp_path, capsys, damage):
     np.testing.assert_array_equal(prepare_photos(files, cache, workers=1), expected)
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"[photos] the cache {cache} cannot be written (") and ".tmp" not in line
+
+
+def test_a_sweep_builds_each_model_it_will_try_before_ray_starts(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        'model = "mlp"\ntrials = 1\nepochs = 1\n[space]\nmodel_args.units = { grid = [16, 0] }\n'
+    )
+    result = CliRunner().invoke(main, ["sweep", "--config", str(path)])
+    assert result.exit_code == 1 and "space.model_args.units = 0: " in result.output
+    assert "positive integer" in result.output and "Traceback" not in result.output

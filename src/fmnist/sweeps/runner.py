@@ -200,6 +200,12 @@ def execute(sweep_dir, spec, address, data_dir, repeat, restore, echo) -> Path:
         r.metrics.get("fmnist_trial"): str(r.error).splitlines()[0] for r in results if r.error
     }
     summarize(sweep_dir, spec, data_dir, repeat, seconds, errors, nodes, echo)
+    if errors:  # the leaderboard holds the others; the command still fails
+        first = next(iter(errors.values()))
+        raise FmnistError(
+            f"{len(errors)} of {expected_trials(spec, repeat)} trials failed ({first}); the "
+            f"leaderboard in {sweep_dir} lists the trials that ran"
+        )
     return sweep_dir
 
 

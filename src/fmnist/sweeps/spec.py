@@ -204,9 +204,22 @@ def check_space_values(spec: SweepSpec, space: dict) -> None:
     for key, distribution in space.items():
         for value in possible_values(distribution):
             try:
-                trial_config(spec, {**firsts, key: value}, "runs")
+                config = trial_config(spec, {**firsts, key: value}, "runs")
+                if key.startswith("model_args."):  # the builder takes it: build the model
+                    build_model(config)
             except ConfigError as error:
                 raise ConfigError(f"space.{key} = {value!r}: {error}") from None
+
+
+def build_model(config: TrainConfig) -> None:
+    """The trial's model built, as a trial builds it first; a refusal is a ConfigError."""
+    from fmnist.errors import one_line
+    from fmnist.training.models import create_model
+
+    try:
+        create_model(config.model, **config.model_args)
+    except Exception as error:  # a builder refuses an argument in its own words
+        raise ConfigError(one_line(error)) from None
 
 
 def possible_values(distribution: Distribution) -> tuple:
