@@ -231,6 +231,59 @@ def first_version(run: Run) -> Versions:
     )])  # fmt: skip
 
 
+@dataclass
+class Round:
+    """A correction round's photos, each group with its prepared pixels: the new ones
+    (learned, held out) and those learned before (replayed, held out then)."""
+
+    new: Labelled
+    new_held: Labelled
+    old: Labelled
+    old_held: Labelled
+    classes: dict
+    pixels: dict  # group name -> (N, 28, 28) uint8
+
+    @property
+    def everything(self) -> Labelled:  # every new photo: what the round is judged on
+        return self.new + self.new_held
+
+    @property
+    def held(self) -> Labelled:  # every held-out photo: what the threshold is chosen on
+        return self.old_held + self.new_held
+
+    def x(self, *groups: str) -> np.ndarray:
+        return np.concatenate([self.pixels[g] for g in groups])
+
+
+def gather_round(run: Run, photo_dirs, settings: Adapting) -> Round:
+    """The new photos in `photo_dirs` and those the run learned before, prepared."""
+    old, old_held, seen = earlier_photos(run)
+    new, new_held, classes = new_photos(photo_dirs, seen, settings, hold_out=not len(old_held))
+    groups = {"new": new, "new_held": new_held, "old": old, "old_held": old_held}
+    pixels = prepare_photos([f for g in groups.values() for f in g.files])
+    parts = np.split(pixels, np.cumsum([len(g) for g in groups.values()])[:-1])
+    return Round(new, new_held, old, old_held, classes, dict(zip(groups, parts, strict=True)))
+
+
+def measure(forward, photos: Round, data, tta: int) -> tuple:
+    """Answers for every new photo and every held-out one, and Fashion-MNIST test accuracy."""
+
+    def answer(x):
+        return answer_probabilities(forward, x, tta)[1] if len(x) else np.zeros((0, 10))
+
+    everything, held = photos.x("new", "new_held"), photos.x("old_held", "new_held")
+    return answer(everything), answer(held), test_accuracy(forward, data, tta)
+
+
+def chosen_threshold(held: Labelled, probabilities, before: float | None, settings) -> float | None:
+    """The "not sure" threshold chosen again on the held-out photos (kept without any)."""
+    in_class = held.allowed.sum(axis=1) > 0
+    if not in_class.any():
+        return before
+    right = held_right(probabilities, held.allowed)
+    return photo_threshold(probabilities, in_class, right, settings.sure_right)
+
+
 def adapt(run_dir, photo_dirs, data=None, echo=print, settings=ADAPTING) -> ModelVersion:
     """Learn the new photos in `photo_dirs` as a new version of the run's model."""
     started = time.perf_counter()
@@ -238,64 +291,60 @@ def adapt(run_dir, photo_dirs, data=None, echo=print, settings=ADAPTING) -> Mode
     if not run.folder.model_path.is_file():
         raise FmnistError(f"{run.path}: no trained model to adapt")
     versions = first_version(run)
-    old, old_held, seen = earlier_photos(run)
-    new, new_held, classes = new_photos(photo_dirs, seen, settings, hold_out=not len(old_held))
-    echo(f"[adapt] {len(new) + len(new_held)} new photos ({len(new_held)} held out), "
-         f"{len(old)} learned before to replay")  # fmt: skip
-    pixels = prepare_photos([*new.files, *new_held.files, *old.files, *old_held.files])
-    parts = np.cumsum([len(new), len(new_held), len(old)])
-    new_x, new_held_x, old_x, old_held_x = np.split(pixels, parts)
+    photos = gather_round(run, photo_dirs, settings)
+    echo(f"[adapt] {len(photos.everything)} new photos ({len(photos.new_held)} held out), "
+         f"{len(photos.old)} learned before to replay")  # fmt: skip
     config = make_config(run.config)
     data = data or load_dataset(data_dir=config.data_dir)
     model, info = load_model_with_metadata(run.folder.model_path)
-    forward, tta = forward_function(model), config.tta
-    threshold_before = info.get("unsure_below")
-    everything = new + new_held
-    everything_x = np.concatenate([new_x, new_held_x])
-    held, held_x = old_held + new_held, np.concatenate([old_held_x, new_held_x])
-
-    def measure(forward):
-        def answer(x):
-            return answer_probabilities(forward, x, tta)[1] if len(x) else np.zeros((0, 10))
-
-        return answer(everything_x), answer(held_x), test_accuracy(forward, data, tta)
-
-    new_p0, held_p0, test0 = measure(forward)
-    pool = fmnist_pool(forward, make_splits(data, config), tta, settings)
-    batches = photo_batches(new, new_x, old, old_x, pool, settings)
+    forward = forward_function(model)
+    before = measure(forward, photos, data, config.tta)
+    pool = fmnist_pool(forward, make_splits(data, config), config.tta, settings)
+    batches = photo_batches(photos.new, photos.pixels["new"], photos.old, photos.pixels["old"],
+                            pool, settings)  # fmt: skip
     model = fit_passes(model, batches, settings, echo, stage="adapt")
-    new_p1, held_p1, test1 = measure(forward_function(model))
-    in_class = held.allowed.sum(axis=1) > 0
-    threshold = threshold_before
-    if in_class.any():
-        threshold = photo_threshold(held_p1, in_class, held_right(held_p1, held.allowed),
-                                    settings.sure_right)  # fmt: skip
+    after = measure(forward_function(model), photos, data, config.tta)
+    unsure_before = info.get("unsure_below")
+    thresholds = (unsure_before, chosen_threshold(photos.held, after[1], unsure_before, settings))
     number = versions.current.version + 1
-    fixed, broken = changes(everything, new_p0, new_p1, (threshold_before, threshold))
-    keep_version(run, versions.current.version)
+    save_version(run, model, info, versions.current.version, number, thresholds[1])
+    version = version_record(run, number, photos, before, after, thresholds, photo_dirs, settings)
+    version.seconds = round(time.perf_counter() - started, 2)
+    versions.versions.append(version)
+    run.folder.write_versions(versions)
+    draw_fixed(run, version, photos.everything, photos.x("new", "new_held"))
+    return version
+
+
+def save_version(run: Run, model, info: dict, current: int, number: int, threshold) -> None:
+    """The model the run had kept as version `current`; the new one becomes the run's
+    model (atomically) and version `number`."""
+    keep_version(run, current)
     kept = {k: v for k, v in info.items() if k not in ("class_names", "input")}
     metadata = {**kept, "unsure_below": round(threshold, 6) if threshold is not None else None,
                 "version": number}  # fmt: skip
     save_model(model, run.folder.model_path, info.get("class_names"), metadata)
     shutil.copyfile(run.folder.model_path, run.folder.version_path(number))
-    version = ModelVersion(
+
+
+def version_record(run, number, photos: Round, before, after, thresholds, photo_dirs, settings):
+    """What version `number` learned and what it changed, before -> after."""
+    everything, old_held = photos.everything, photos.old_held
+    fixed, broken = changes(everything, before[0], after[0], thresholds)
+    return ModelVersion(
         version=number, file=str(run.folder.version_path(number).relative_to(run.path)),
         learned="corrections", created=datetime.now().isoformat(timespec="seconds"),
         photos=[str(Path(d)) for d in photo_dirs], new_photos=len(everything),
-        learned_from=len(new), replayed_from=len(old), unsure_below=threshold,
-        fmnist_test_before=test0, fmnist_test=test1,
-        earlier_held_out_before=top1(held_p0[: len(old_held)], old_held),
-        earlier_held_out=top1(held_p1[: len(old_held)], old_held),
-        new_before=top1(new_p0, everything), new_after=top1(new_p1, everything),
-        per_folder=per_folder(everything, new_p0, new_p1), fixed=fixed, broken=broken,
-        settings=dataclasses.asdict(settings), classes=classes,
-        learned_files=[str(f) for f in new.files], held_files=[str(f) for f in new_held.files],
-        seconds=round(time.perf_counter() - started, 2),
+        learned_from=len(photos.new), replayed_from=len(photos.old), unsure_below=thresholds[1],
+        fmnist_test_before=before[2], fmnist_test=after[2],
+        earlier_held_out_before=top1(before[1][: len(old_held)], old_held),
+        earlier_held_out=top1(after[1][: len(old_held)], old_held),
+        new_before=top1(before[0], everything), new_after=top1(after[0], everything),
+        per_folder=per_folder(everything, before[0], after[0]), fixed=fixed, broken=broken,
+        settings=dataclasses.asdict(settings), classes=photos.classes,
+        learned_files=[str(f) for f in photos.new.files],
+        held_files=[str(f) for f in photos.new_held.files],
     )  # fmt: skip
-    versions.versions.append(version)
-    run.folder.write_versions(versions)
-    draw_fixed(run, version, everything, everything_x)
-    return version
 
 
 def keep_version(run: Run, number: int) -> None:
