@@ -88,7 +88,7 @@ def run(config_file, formats, no_photos, data_dir, **flags) -> None:
 @click.option(
     "--epochs",
     type=click.FloatRange(min=0.1),
-    help="Epochs a trial (overrides the file); best.toml trains the recipe's own.",
+    help="Epochs a trial (overrides the file); the best config trains the recipe's own.",
 )
 @click.option(
     "--address",
