@@ -297,5 +297,8 @@ def test_the_why_map_lies_on_the_garment_and_reads_as_words(real_data_dir):
     heat = np.zeros((28, 28))
     heat[:9, 9:19], heat[9:19, 9:19] = 2.0, 1.0
     assert region_shares(heat)[0] == ("the top", pytest.approx(180 / 280))  # 90 pixels of 2
-    assert reading(heat, "Shirt") == "the top drove Shirt (64% of the evidence)"
+    assert reading(heat, "Shirt") == "the collar drove Shirt (64% of the evidence)"
+    assert reading(heat, "Trouser") == "the waistband drove Trouser (64% of the evidence)"
+    # a part that spans two ninths adds them up: a sandal's straps, top and middle
+    assert region_shares(heat, "Sandal")[0] == ("the straps", pytest.approx(1.0))
     assert reading(np.zeros((28, 28)), "Bag") == "no pixel raised the probability of Bag"
