@@ -164,7 +164,9 @@ class CorrectionStore:
         )
 
     def find(self, stem: str) -> Path | None:
-        matches = [p for p in self.photos() if p.stem == stem]
+        """The kept photo of this content, under whichever label (a content name is unique)."""
+        folders = [*FOLDERS, OUT_OF_CLASS]
+        matches = [p for f in folders for p in (self.root / f).glob(f"{stem}.*") if p.is_file()]
         return matches[0] if matches else None
 
     def count(self) -> int:
@@ -181,5 +183,6 @@ class CorrectionStore:
 
 def describe(store: CorrectionStore) -> dict:
     """What a page shows of the store: where it is, how many, of which labels."""
-    return {"folder": os.fspath(store.root.resolve()), "count": store.count(),
-            "by_label": store.counts()}  # fmt: skip
+    counts = store.counts()  # one listing of the folder for both
+    return {"folder": os.fspath(store.root.resolve()), "count": sum(counts.values()),
+            "by_label": counts}  # fmt: skip
